@@ -1,0 +1,173 @@
+import { randomUUID } from 'node:crypto';
+import rateLimit from '@fastify/rate-limit';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { buildOpenApiDocument } from '../codegen/documents/openapi.js';
+import { buildOpenRpcDocument } from '../codegen/documents/openrpc.js';
+import { Header } from '../common/headers.js';
+import { RpcError } from '../common/rpc-error.js';
+import type { ServiceDefinitions } from '../common/service-table.js';
+import { schemaBundle, services } from '../generated/index.js';
+import { Principals } from './auth/principals.js';
+import { type Clock, systemClock } from './clock/clock.js';
+import { registerDocs } from './docs/docs-plugin.js';
+import { registerErrorHandler } from './errors/error-handler.js';
+import { HandleTable } from './handles/handle-table.js';
+import { LeaseTable } from './leases/lease-table.js';
+import { Metrics } from './metrics/metrics.js';
+import { checkOptions, defaultServerOptions, type ServerOptions } from './options.js';
+import { registerHttpTransport } from './rpc/http-transport.js';
+import { registerJsonRpcTransport } from './rpc/jsonrpc-transport.js';
+import { MethodRegistry } from './rpc/registry.js';
+import { createAjv } from './rpc/validation.js';
+import { Sandbox } from './sandbox/sandbox.js';
+import { directoriesService } from './services/directories.js';
+import type { FileState } from './services/file-state.js';
+import { filesService } from './services/files.js';
+import { leasesService } from './services/leases.js';
+
+/** A user's own generated services with their implementations, served beside the built-in ones. */
+export interface ExtraServices {
+  definitions: ServiceDefinitions;
+  /** Implementations keyed by wire service name (`Greeter`), as the generated `Implementations` interface says. */
+  implementations: Record<string, object>;
+}
+
+/** What `buildServer` takes: any server option, plus injected parts. */
+export interface BuildOptions extends Partial<ServerOptions> {
+  /** Time source (tests pass a ManualClock). */
+  clock?: Clock;
+  /** More services to serve (from `leasegate gen` on a user's schemas). */
+  services?: ExtraServices[];
+}
+
+/** The built-in services' definitions (generated from schemas/). */
+export const builtinDefinitions: ServiceDefinitions = { services, schemas: schemaBundle };
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The server's live state: handles, leases and metrics. */
+    leasegate: FileState & { metrics: Metrics; options: ServerOptions };
+  }
+  interface FastifyReply {
+    /** The contract code this reply carries (metrics). */
+    rpcCode: string;
+  }
+}
+
+/**
+ * Builds a ready-to-listen leasegate app: both transports, docs, health and
+ * metrics. It never listens; the CLI (or a test) calls `listen`.
+ */
+export async function buildServer(build: BuildOptions = {}): Promise<FastifyInstance> {
+  const { clock = systemClock, services: extra = [], ...given } = build;
+  const options: ServerOptions = { ...defaultServerOptions, ...stripUndefined(given) };
+  checkOptions(options);
+
+  const app = Fastify({
+    logger: { level: options.logLevel },
+    bodyLimit: options.bodyLimit,
+    disableRequestLogging: true,
+    requestIdHeader: Header.RequestId,
+    genReqId: () => randomUUID(),
+    ajv: { customOptions: { removeAdditional: 'all', useDefaults: true, coerceTypes: false } },
+    return503OnClosing: true,
+  });
+
+  const definitions = [builtinDefinitions, ...extra.map((e) => e.definitions)];
+  const ajv = createAjv(definitions.map((d) => d.schemas));
+  app.setValidatorCompiler(({ schema }) => ajv.compile(schema));
+  for (const d of definitions) app.addSchema(d.schemas as never);
+
+  const root = await Sandbox.create(options.root);
+  const principals = await Principals.load(root, options.tokens);
+  let handles: HandleTable | undefined;
+  const leases = new LeaseTable({
+    clock,
+    defaultTtlMs: options.leaseDefaultTtlMs,
+    minTtlMs: options.leaseMinTtlMs,
+    maxTtlMs: options.leaseMaxTtlMs,
+    maxPerPrincipal: options.maxLeasesPerPrincipal,
+    onEnd: (lease, reason) => handles?.closeLease(lease, reason),
+  });
+  handles = new HandleTable({ clock, leases, maxDescriptors: options.maxDescriptors, maxPerPrincipal: options.maxHandlesPerPrincipal });
+  const state: FileState = { clock, leases, handles };
+  const metrics = new Metrics(state);
+  app.decorate('leasegate', { ...state, metrics, options });
+  app.decorateReply('rpcCode', 'ok');
+
+  const registry = new MethodRegistry(ajv);
+  registry.add(builtinDefinitions, {
+    Directories: directoriesService(),
+    Files: filesService(state),
+    Leases: leasesService(state),
+  });
+  for (const e of extra) registry.add(e.definitions, e.implementations);
+
+  const info = { title: 'leasegate', version: '0.1.0' };
+  const merged = mergeDefinitions(definitions);
+  const openapi = buildOpenApiDocument(merged, info) as Record<string, unknown>;
+  const openrpc = buildOpenRpcDocument(merged, info) as Record<string, unknown>;
+
+  registerErrorHandler(app);
+  // Any body on an RPC route is read as JSON, so that `curl -d '{...}'` works without a Content-Type header.
+  app.addContentTypeParser('*', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'ignore'));
+
+  if (options.rateLimit > 0) {
+    await app.register(rateLimit, {
+      max: options.rateLimit,
+      timeWindow: 1000,
+      keyGenerator: (request) => request.headers.authorization ?? request.ip,
+      allowList: (request) => !request.url.startsWith('/v1/') && !request.url.startsWith('/jsonrpc'),
+      errorResponseBuilder: (_request, context) =>
+        new RpcError({
+          code: 'resource_exhausted',
+          message: `rate limit: at most ${context.max} requests per second`,
+          details: { reason: 'rate_limited' },
+          retryAfterSeconds: Math.max(1, Math.ceil(context.ttl / 1000)),
+        }),
+    });
+  }
+
+  app.addHook('onResponse', (request, reply, done) => {
+    const method = request.routeOptions.config.rpcMethod;
+    if (method !== undefined && method !== 'jsonrpc') {
+      metrics.observe(method, reply.statusCode === 200 ? 'ok' : reply.rpcCode, reply.elapsedTime / 1000);
+    }
+    done();
+  });
+
+  registerHttpTransport(app, { registry, principals, maxDeadlineMs: options.maxDeadlineMs });
+  registerJsonRpcTransport(app, {
+    registry,
+    principals,
+    maxDeadlineMs: options.maxDeadlineMs,
+    openrpc: () => openrpc,
+    observe: (method, code, seconds) => metrics.observe(method, code, seconds),
+  });
+  await registerDocs(app, { openapi, openrpc });
+
+  app.get('/healthz', { schema: { hide: true } }, () => ({ status: 'ok', openHandles: handles.size, activeLeases: leases.size }));
+  app.get('/metrics', { schema: { hide: true } }, async (_req, reply) =>
+    reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
+  );
+  app.get('/', { schema: { hide: true } }, (_req, reply) => reply.redirect('/docs'));
+
+  leases.start();
+  app.addHook('onClose', (_app, done) => {
+    leases.close();
+    handles.closeAll();
+    done();
+  });
+  return app;
+}
+
+function mergeDefinitions(list: readonly ServiceDefinitions[]): ServiceDefinitions {
+  if (list.length === 1) return list[0] as ServiceDefinitions;
+  const services = Object.assign({}, ...list.map((d) => d.services));
+  const definitions = Object.assign({}, ...list.map((d) => d.schemas.definitions));
+  return { services, schemas: { $id: list[0]?.schemas.$id ?? 'leasegate.json', definitions } };
+}
+
+function stripUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

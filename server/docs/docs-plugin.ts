@@ -1,0 +1,31 @@
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { FastifyInstance } from 'fastify';
+import { stringify } from 'yaml';
+
+/** The documents a server serves about the services it hosts. */
+export interface ServedDocuments {
+  openapi: Record<string, unknown>;
+  openrpc: Record<string, unknown>;
+}
+
+/**
+ * `GET /openapi.json`, `/openapi.yaml`, `/openrpc.json` and the interactive
+ * reference at `/docs` (Swagger UI, its assets served from the installed
+ * package: no CDN, works offline).
+ */
+export async function registerDocs(app: FastifyInstance, documents: ServedDocuments): Promise<void> {
+  const yaml = stringify(documents.openapi, { lineWidth: 0 });
+  const json = JSON.stringify(documents.openapi);
+  const openrpc = JSON.stringify(documents.openrpc);
+  app.get('/openapi.json', { schema: { hide: true } }, (_req, reply) => reply.type('application/json').send(json));
+  app.get('/openapi.yaml', { schema: { hide: true } }, (_req, reply) => reply.type('application/yaml').send(yaml));
+  app.get('/openrpc.json', { schema: { hide: true } }, (_req, reply) => reply.type('application/json').send(openrpc));
+
+  await app.register(swagger, { mode: 'static', specification: { document: documents.openapi as never } });
+  await app.register(swaggerUi, {
+    routePrefix: '/docs',
+    uiConfig: { docExpansion: 'list', deepLinking: true, tryItOutEnabled: true, validatorUrl: null },
+    staticCSP: true,
+  });
+}

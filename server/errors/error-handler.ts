@@ -1,0 +1,44 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { Header } from '../../common/headers.js';
+import { RpcError } from '../../common/rpc-error.js';
+import { validationError } from '../rpc/validation.js';
+
+/** Maps Fastify's own errors (body parsing, limits, validation) to the contract's codes. */
+export function toRpcError(error: unknown): RpcError {
+  if (error instanceof RpcError) return error;
+  const e = error as Partial<FastifyError> & { validation?: unknown[] };
+  if (Array.isArray(e.validation)) return validationError(e.validation as never);
+  switch (e.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new RpcError({ code: 'resource_exhausted', message: 'request body is larger than the server accepts', details: { reason: 'body_too_large' } });
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new RpcError({ code: 'invalid_argument', message: 'request body is empty: send a JSON object', details: { reason: 'empty_body' } });
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new RpcError({ code: 'invalid_argument', message: 'request body is not valid JSON', details: { reason: 'malformed_json' } });
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new RpcError({ code: 'invalid_argument', message: 'send Content-Type: application/json', details: { reason: 'unsupported_media_type' } });
+    default:
+      break;
+  }
+  if (error instanceof SyntaxError || e.statusCode === 400) {
+    return new RpcError({ code: 'invalid_argument', message: 'request body is not valid JSON', details: { reason: 'malformed_json' } });
+  }
+  return RpcError.from(error);
+}
+
+/** Sends an RpcError in the per-method HTTP form. */
+export function sendError(reply: FastifyReply, error: RpcError): FastifyReply {
+  reply.rpcCode = error.code;
+  if (error.retryAfterSeconds !== undefined) reply.header(Header.RetryAfter, String(error.retryAfterSeconds));
+  return reply.code(error.httpStatus).type('application/json').send(error.toBody());
+}
+
+/** The server's one error handler: every error leaves as the contract's error body. */
+export function registerErrorHandler(app: FastifyInstance): void {
+  app.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {
+    const rpcError = toRpcError(error);
+    if (rpcError.httpStatus >= 500) request.log.error({ err: error }, 'request failed');
+    return sendError(reply, rpcError);
+  });
+}

@@ -1,0 +1,158 @@
+/**
+ * Every server option, defined once: its type, default, CLI flag, environment
+ * variable and help text. The CLI, `buildServer` and `leasegate serve --help`
+ * all read this table.
+ */
+
+/** Server options as `buildServer` takes them (all have defaults). */
+export interface ServerOptions {
+  /** TCP host to listen on. */
+  host: string;
+  /** TCP port; 0 picks any free port. */
+  port: number;
+  /** Unix domain socket path to listen on (alone or beside TCP). */
+  socket: string | undefined;
+  /** Folder served to clients; no path leaves it. */
+  root: string;
+  /** Folder for the server's own state (redo log, checkpoints). */
+  stateDir: string | undefined;
+  /** Largest request body in bytes. */
+  bodyLimit: number;
+  /** pino log level: fatal, error, warn, info, debug, trace or silent. */
+  logLevel: string;
+  /** TTL of a lease when the caller asks for none, in ms. */
+  leaseDefaultTtlMs: number;
+  /** Smallest TTL granted, in ms. */
+  leaseMinTtlMs: number;
+  /** Largest TTL granted, in ms. */
+  leaseMaxTtlMs: number;
+  /** Most OS descriptors held open for handles at once (handles beyond it reopen on demand). */
+  maxDescriptors: number;
+  /** Most open handles per principal. */
+  maxHandlesPerPrincipal: number;
+  /** Most live leases per principal. */
+  maxLeasesPerPrincipal: number;
+  /** Requests per second per principal (0 = unlimited). */
+  rateLimit: number;
+  /** Largest deadline a caller may ask for with Rpc-Timeout-Ms, and the deadline of calls that send none, in ms. */
+  maxDeadlineMs: number;
+  /** Tokens file (JSON) mapping bearer tokens to principals; unset = no authentication. */
+  tokens: string | undefined;
+  /** Allow a non-loopback listener without tokens. */
+  insecure: boolean;
+  /** Answer non-idempotent calls without an Idempotency-Key with 400 idempotency_key_missing. */
+  requireIdempotencyKey: boolean;
+  /** How long idempotency records are kept, in ms. */
+  idempotencyRetentionMs: number;
+  /** Most idempotency records kept; the oldest are dropped past it. */
+  idempotencyMaxEntries: number;
+  /** Most bytes of stored responses kept; the oldest are dropped past it. */
+  idempotencyMaxBytes: number;
+  /** When the redo log reaches the disk: always, batch (group commit) or never. */
+  fsync: 'always' | 'batch' | 'never';
+}
+
+type OptionKind = 'string' | 'number' | 'boolean' | 'enum';
+
+/** One option's CLI and environment definition. */
+export interface OptionDefinition {
+  readonly key: keyof ServerOptions;
+  readonly flag: string;
+  readonly env: string;
+  readonly kind: OptionKind;
+  readonly values?: readonly string[];
+  readonly help: string;
+}
+
+/** Defaults for a library user; the CLI adds `stateDir: './.leasegate'` and `root: './data'`. */
+export const defaultServerOptions: ServerOptions = {
+  host: '127.0.0.1',
+  port: 8080,
+  socket: undefined,
+  root: './data',
+  stateDir: undefined,
+  bodyLimit: 1_048_576,
+  logLevel: 'info',
+  leaseDefaultTtlMs: 30_000,
+  leaseMinTtlMs: 1_000,
+  leaseMaxTtlMs: 600_000,
+  maxDescriptors: 1_024,
+  maxHandlesPerPrincipal: 200_000,
+  maxLeasesPerPrincipal: 200_000,
+  rateLimit: 0,
+  maxDeadlineMs: 300_000,
+  tokens: undefined,
+  insecure: false,
+  requireIdempotencyKey: false,
+  idempotencyRetentionMs: 86_400_000,
+  idempotencyMaxEntries: 1_000_000,
+  idempotencyMaxBytes: 256 * 1_048_576,
+  fsync: 'batch',
+};
+
+const def = (key: keyof ServerOptions, kind: OptionKind, help: string, values?: readonly string[]): OptionDefinition => {
+  const flag = key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+  const env = `LEASEGATE_${flag.replace(/-/g, '_').toUpperCase()}`;
+  return values ? { key, flag, env, kind, values, help } : { key, flag, env, kind, help };
+};
+
+/** The option table, in the order `--help` prints it. */
+export const optionDefinitions: readonly OptionDefinition[] = [
+  def('host', 'string', 'TCP host to listen on'),
+  def('port', 'number', 'TCP port (0 = any free port)'),
+  def('socket', 'string', 'Unix domain socket path to listen on, alone or beside TCP'),
+  def('root', 'string', 'folder served to clients (created if missing)'),
+  def('stateDir', 'string', 'folder for server state (created if missing)'),
+  def('bodyLimit', 'number', 'largest request body in bytes'),
+  def('logLevel', 'enum', 'log level', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+  def('leaseDefaultTtlMs', 'number', 'lease TTL when the caller asks for none (ms)'),
+  def('leaseMinTtlMs', 'number', 'smallest lease TTL granted (ms)'),
+  def('leaseMaxTtlMs', 'number', 'largest lease TTL granted (ms)'),
+  def('maxDescriptors', 'number', 'most OS descriptors held for handles at once'),
+  def('maxHandlesPerPrincipal', 'number', 'most open handles per principal'),
+  def('maxLeasesPerPrincipal', 'number', 'most live leases per principal'),
+  def('rateLimit', 'number', 'requests per second per principal (0 = unlimited)'),
+  def('maxDeadlineMs', 'number', 'cap on Rpc-Timeout-Ms, and the deadline of calls without one (ms)'),
+  def('tokens', 'string', 'JSON tokens file: {"<token>": {"principal": "...", "readOnly"?: bool, "root"?: "sub/folder"}}'),
+  def('insecure', 'boolean', 'allow a non-loopback listener without tokens'),
+  def('requireIdempotencyKey', 'boolean', 'refuse non-idempotent calls that carry no Idempotency-Key'),
+  def('idempotencyRetentionMs', 'number', 'how long idempotency records are kept (ms)'),
+  def('idempotencyMaxEntries', 'number', 'most idempotency records kept (oldest dropped first)'),
+  def('idempotencyMaxBytes', 'number', 'most bytes of stored responses kept (oldest dropped first)'),
+  def('fsync', 'enum', 'when the redo log reaches the disk', ['always', 'batch', 'never']),
+];
+
+/** Parses one option value from text (CLI or environment); throws a message naming the option. */
+export function parseOptionValue(definition: OptionDefinition, raw: string): string | number | boolean {
+  switch (definition.kind) {
+    case 'number': {
+      const n = Number(raw);
+      if (raw.trim() === '' || !Number.isFinite(n) || n < 0 || !Number.isInteger(n)) {
+        throw new Error(`--${definition.flag} must be a whole number >= 0, got "${raw}"`);
+      }
+      return n;
+    }
+    case 'boolean': {
+      if (['1', 'true', 'yes', 'on', ''].includes(raw.toLowerCase())) return true;
+      if (['0', 'false', 'no', 'off'].includes(raw.toLowerCase())) return false;
+      throw new Error(`--${definition.flag} must be true or false, got "${raw}"`);
+    }
+    case 'enum':
+      if (!definition.values?.includes(raw)) {
+        throw new Error(`--${definition.flag} must be one of ${definition.values?.join(', ')}, got "${raw}"`);
+      }
+      return raw;
+    default:
+      return raw;
+  }
+}
+
+/** Checks relations between options; throws a message naming the option at fault. */
+export function checkOptions(options: ServerOptions): void {
+  if (options.leaseMinTtlMs < 1) throw new Error('--lease-min-ttl-ms must be at least 1');
+  if (options.leaseMinTtlMs > options.leaseMaxTtlMs) {
+    throw new Error('--lease-min-ttl-ms must not exceed --lease-max-ttl-ms');
+  }
+  if (options.maxDescriptors < 1) throw new Error('--max-descriptors must be at least 1');
+  if (options.port > 65_535) throw new Error('--port must be at most 65535');
+}

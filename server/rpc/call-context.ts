@@ -1,0 +1,42 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import { Header, parseIdempotencyKey } from '../../common/headers.js';
+import { RpcError } from '../../common/rpc-error.js';
+import type { Principal } from '../auth/principals.js';
+import type { CallContext } from './context.js';
+
+/** Reads the call's deadline and idempotency key from the request headers. */
+export function callContext(principal: Principal, headers: IncomingHttpHeaders, maxDeadlineMs: number): CallContext {
+  let budget = maxDeadlineMs;
+  const timeout = headers[Header.RpcTimeoutMs];
+  if (timeout !== undefined) {
+    const ms = Number(timeout);
+    if (typeof timeout !== 'string' || !/^\d{1,12}$/.test(timeout.trim()) || ms < 1) {
+      throw new RpcError({
+        code: 'invalid_argument',
+        message: 'Rpc-Timeout-Ms must be a whole number of milliseconds >= 1',
+        details: { reason: 'invalid_header', field: 'Rpc-Timeout-Ms' },
+      });
+    }
+    budget = Math.min(ms, maxDeadlineMs);
+  }
+  let idempotencyKey: string | undefined;
+  const rawKey = headers[Header.IdempotencyKey];
+  if (rawKey !== undefined) {
+    idempotencyKey = typeof rawKey === 'string' ? parseIdempotencyKey(rawKey) : undefined;
+    if (idempotencyKey === undefined) {
+      throw new RpcError({
+        code: 'invalid_argument',
+        message: 'Idempotency-Key must be 1-255 printable ASCII characters (a token or a quoted string)',
+        details: { reason: 'invalid_idempotency_key', field: 'Idempotency-Key' },
+      });
+    }
+  }
+  return {
+    principal: principal.name,
+    readOnly: principal.readOnly,
+    sandbox: principal.sandbox,
+    deadline: Date.now() + budget,
+    idempotencyKey,
+    leaseRemainingMs: undefined,
+  };
+}

@@ -1,0 +1,17 @@
+import type { Sandbox } from '../sandbox/sandbox.js';
+
+/** What a service method knows of the call it serves. */
+export interface CallContext {
+  /** Who is calling (from the bearer token; `anonymous` without tokens). */
+  readonly principal: string;
+  /** Whether the principal may only read. */
+  readonly readOnly: boolean;
+  /** The principal's view of the served root. */
+  readonly sandbox: Sandbox;
+  /** When the caller stops waiting (epoch ms). */
+  readonly deadline: number;
+  /** The request's Idempotency-Key, if any. */
+  readonly idempotencyKey: string | undefined;
+  /** Set by methods that touch a lease: ms left after the call (the Lease-Remaining-Ms header). */
+  leaseRemainingMs: number | undefined;
+}

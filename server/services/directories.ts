@@ -1,0 +1,111 @@
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { RpcError } from '../../common/rpc-error.js';
+import type { DirectoriesImplementation, DirectoryEntry } from '../../generated/index.js';
+import { fromOsError } from '../errors/os-errors.js';
+import type { CallContext } from '../rpc/context.js';
+import { outsideRoot } from '../sandbox/sandbox.js';
+import { assertWritable } from './access.js';
+
+/** Page tokens are the last name of the previous page, base64url-encoded (names sort stably). */
+const encodeToken = (name: string): string => Buffer.from(name, 'utf8').toString('base64url');
+const decodeToken = (token: string): string => {
+  const name = Buffer.from(token, 'base64url').toString('utf8');
+  if (name.length === 0 || encodeToken(name) !== token) {
+    throw new RpcError({
+      code: 'invalid_argument',
+      message: 'pageToken is not one this server issued',
+      details: { reason: 'invalid_page_token', field: 'pageToken' },
+    });
+  }
+  return name;
+};
+
+const byName = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/** The Directories service: mkdir, paged listing, stat and remove, inside the caller's sandbox. */
+export function directoriesService(): DirectoriesImplementation<CallContext> {
+  return {
+    async makeDirectory(request, ctx) {
+      assertWritable(ctx);
+      const target = await ctx.sandbox.resolve(request.path, false);
+      if (target.isRoot) {
+        if (request.parents) return {};
+        throw new RpcError({ code: 'already_exists', message: 'the root already exists', details: { reason: 'file_exists', field: 'path' } });
+      }
+      try {
+        await fsp.mkdir(target.abs, { recursive: request.parents === true });
+      } catch (error) {
+        throw fromOsError(error, target.display);
+      }
+      // mkdir -p followed no link out of the root: recheck the result's real path.
+      if (request.parents && !ctx.sandbox.contains(await fsp.realpath(target.abs))) throw outsideRoot(target.display);
+      return {};
+    },
+
+    async listDirectory(request, ctx) {
+      const dir = await ctx.sandbox.resolve(request.path);
+      const pageSize = request.pageSize ?? 100;
+      const after = request.pageToken === undefined ? undefined : decodeToken(request.pageToken);
+      let names: string[];
+      try {
+        names = (await fsp.readdir(dir.abs)).sort(byName);
+      } catch (error) {
+        throw fromOsError(error, dir.display);
+      }
+      let start = 0;
+      if (after !== undefined) {
+        while (start < names.length && byName(names[start] as string, after) <= 0) start++;
+      }
+      const page = names.slice(start, start + pageSize);
+      const entries: DirectoryEntry[] = [];
+      for (const name of page) {
+        const st = await fsp.lstat(path.join(dir.abs, name)).catch(() => undefined);
+        if (st === undefined) continue; // removed while listing
+        entries.push({
+          name,
+          isDirectory: st.isDirectory(),
+          size: st.isDirectory() ? 0 : st.size,
+          modifiedAt: st.mtime.toISOString(),
+        });
+      }
+      const last = page[page.length - 1];
+      const more = start + pageSize < names.length && last !== undefined;
+      return more ? { entries, nextPageToken: encodeToken(last) } : { entries };
+    },
+
+    async stat(request, ctx) {
+      const target = await ctx.sandbox.resolve(request.path);
+      try {
+        const st = await fsp.stat(target.abs);
+        return { isDirectory: st.isDirectory(), size: st.isDirectory() ? 0 : st.size, modifiedAt: st.mtime.toISOString() };
+      } catch (error) {
+        throw fromOsError(error, target.display);
+      }
+    },
+
+    async remove(request, ctx) {
+      assertWritable(ctx);
+      const target = await ctx.sandbox.resolve(request.path, false);
+      if (target.isRoot) {
+        throw new RpcError({
+          code: 'permission_denied',
+          message: 'the root cannot be removed',
+          details: { reason: 'root_not_removable', field: 'path' },
+        });
+      }
+      try {
+        const st = await fsp.lstat(target.abs);
+        if (st.isDirectory()) {
+          if (request.recursive) await fsp.rm(target.abs, { recursive: true });
+          else await fsp.rmdir(target.abs);
+        } else {
+          await fsp.unlink(target.abs);
+        }
+      } catch (error) {
+        throw fromOsError(error, target.display);
+      }
+      return {};
+    },
+  };
+}
