@@ -1,0 +1,71 @@
+/**
+ * One call's budget across all of its attempts, and the caller's AbortSignal:
+ * each attempt gets a signal that fires on whichever comes first, and every
+ * wait between attempts ends early on abort.
+ */
+import type { RpcError } from '../common/rpc-error.js';
+import { canceledError, deadlineError } from './errors.js';
+
+/** The time source of deadlines (monotonic). */
+export const monotonicNow = (): number => performance.now();
+
+/** The overall deadline and abort signal of one call. */
+export class CallDeadline {
+  readonly timeoutMs: number;
+  readonly #at: number;
+  readonly #signal: AbortSignal | undefined;
+
+  constructor(timeoutMs: number, signal?: AbortSignal, now = monotonicNow()) {
+    this.timeoutMs = timeoutMs;
+    this.#at = now + timeoutMs;
+    this.#signal = signal;
+  }
+
+  /** Ms left, never below 0; Infinity without a deadline. */
+  remainingMs(now = monotonicNow()): number {
+    return Math.max(0, this.#at - now);
+  }
+
+  /** The error to end the call with now (canceled or deadline_exceeded), or undefined while it may go on. */
+  stopError(cause?: unknown): RpcError | undefined {
+    if (this.#signal?.aborted) return canceledError(this.#signal.reason);
+    if (this.remainingMs() <= 0) return deadlineError(this.timeoutMs, cause);
+    return undefined;
+  }
+
+  /** A signal for one attempt that fires on abort or at the deadline; call `dispose` when the attempt ends. */
+  attemptSignal(): { signal: AbortSignal; dispose: () => void } {
+    const controller = new AbortController();
+    const onAbort = () => controller.abort(this.#signal?.reason);
+    this.#signal?.addEventListener('abort', onAbort, { once: true });
+    const remaining = this.remainingMs();
+    const timer = Number.isFinite(remaining)
+      ? setTimeout(() => controller.abort(deadlineError(this.timeoutMs)), remaining)
+      : undefined;
+    timer?.unref();
+    return {
+      signal: controller.signal,
+      dispose: () => {
+        if (timer) clearTimeout(timer);
+        this.#signal?.removeEventListener('abort', onAbort);
+      },
+    };
+  }
+
+  /** Waits `ms` (cut short by nothing but an abort, which rejects with `canceled`). */
+  sleep(ms: number): Promise<void> {
+    const signal = this.#signal;
+    if (signal?.aborted) return Promise.reject(canceledError(signal.reason));
+    return new Promise((resolve, reject) => {
+      const onAbort = () => {
+        clearTimeout(timer);
+        reject(canceledError(signal?.reason));
+      };
+      const timer = setTimeout(() => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      }, ms);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * The HTTP transport: one undici Pool with keep-alive connections to the
+ * server (TCP or a Unix domain socket), POSTing JSON. It knows nothing of
+ * retries or error codes; it returns the raw reply or throws what undici threw.
+ */
+import { Pool } from 'undici';
+import type { ResponseHeaders } from './errors.js';
+import type { ResolvedTransportOptions } from './options.js';
+
+/** A raw reply: status, headers and the body text. */
+export interface TransportReply {
+  readonly status: number;
+  readonly headers: ResponseHeaders;
+  readonly text: string;
+}
+
+/** POSTs JSON bodies to one server over a pool of keep-alive connections. */
+export class HttpTransport {
+  readonly #pool: Pool;
+  readonly #options: ResolvedTransportOptions;
+
+  constructor(options: ResolvedTransportOptions) {
+    this.#options = options;
+    this.#pool = new Pool(options.origin, {
+      connections: options.connections,
+      ...(options.socketPath ? { connect: { socketPath: options.socketPath } } : {}),
+    });
+  }
+
+  /** The request path of a method (`/v1/Files/RemoteOpen`, after the baseUrl's path prefix). */
+  methodPath(service: string, method: string): string {
+    return `${this.#options.pathPrefix}/v1/${service}/${method}`;
+  }
+
+  /** POSTs `body` (JSON text) to `path`; resolves with the whole reply, whatever its status. */
+  async post(
+    path: string,
+    body: string,
+    headers: Record<string, string>,
+    signal: AbortSignal,
+  ): Promise<TransportReply> {
+    const allHeaders: Record<string, string> = {
+      'content-type': 'application/json',
+      accept: 'application/json',
+      ...headers,
+    };
+    if (this.#options.token !== undefined) allHeaders.authorization = `Bearer ${this.#options.token}`;
+    const response = await this.#pool.request({ method: 'POST', path, headers: allHeaders, body, signal });
+    const text = await response.body.text();
+    return { status: response.statusCode, headers: response.headers, text };
+  }
+
+  /** Closes every connection once in-flight requests end. */
+  async close(): Promise<void> {
+    await this.#pool.close();
+  }
+
+  /** Closes every connection now, failing in-flight requests. */
+  async destroy(): Promise<void> {
+    await this.#pool.destroy();
+  }
+}
