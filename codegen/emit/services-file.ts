@@ -1,0 +1,83 @@
+/**
+ * Emits `services.ts`: the service tables as data (`as const`) plus the types
+ * the server and client derive from them. No behaviour is generated.
+ */
+import type { MethodModel, ServiceModel } from '../input/service-files.js';
+import type { JsonValue } from '../json.js';
+import { bannerComment, tsDoc, tsKey, tsLiteral, tsString } from './ts-source.js';
+
+/** The source of services.ts for services sorted by name. */
+export function emitServicesFile(services: readonly ServiceModel[], source: string): string {
+  const parts = [`${bannerComment(source)}\n`];
+  const messages = [
+    ...new Set(services.flatMap((s) => Object.values(s.methods).flatMap((m) => [m.request, m.response]))),
+  ].sort();
+  if (messages.length > 0) {
+    parts.push(`import type {\n${messages.map((name) => `  ${name},\n`).join('')}} from './types.js';\n`);
+  }
+  for (const service of services) parts.push(serviceTable(service));
+  parts.push(`/** Every service of this run, by wire name. */
+export const services = {
+${services.map((s) => `  ${tsKey(s.name)}: ${s.localName}Service,\n`).join('')}} as const;
+
+/** Wire name of a service of this run. */
+export type ServiceName = keyof typeof services;
+`);
+  for (const service of services) parts.push(implementationInterface(service), clientInterface(service));
+  parts.push(aggregateTypes(services));
+  return parts.join('\n');
+}
+
+function methodsOf(service: ServiceModel): MethodModel[] {
+  return Object.values(service.methods);
+}
+
+function serviceTable(service: ServiceModel): string {
+  const table = { ...service } as unknown as Record<string, JsonValue>;
+  return `${tsDoc(service.description || `The ${service.name} service.`)}export const ${service.localName}Service = ${tsLiteral(table)} as const;\n`;
+}
+
+function implementationInterface(service: ServiceModel): string {
+  const members = methodsOf(service).map(
+    (m) =>
+      `${tsDoc(m.description, '  ')}  ${m.localName}(request: ${m.request}, context: Context): Promise<${m.response}> | ${m.response};\n`,
+  );
+  return `/** What a server implements for ${service.name}: one function per method (\`Context\` is the server's per-call context). */
+export interface ${service.name}Implementation<Context = unknown> {
+${members.join('')}}
+`;
+}
+
+function clientInterface(service: ServiceModel): string {
+  const members = methodsOf(service).map(
+    (m) =>
+      `${tsDoc(m.description, '  ')}  ${m.localName}(request: ${m.request}, options?: CallOptions): Promise<${m.response}>;\n`,
+  );
+  return `/** The typed client of ${service.name} (\`client.${service.localName}\`); \`CallOptions\` are the client's per-call options. */
+export interface ${service.name}Client<CallOptions = unknown> {
+${members.join('')}}
+`;
+}
+
+function aggregateTypes(services: readonly ServiceModel[]): string {
+  const methodTypes = services.flatMap((s) =>
+    methodsOf(s).map(
+      (m) => `  ${tsString(`${s.name}.${m.name}`)}: { request: ${m.request}; response: ${m.response} };\n`,
+    ),
+  );
+  return `/** Every service's implementation, keyed by wire service name. */
+export interface Implementations<Context = unknown> {
+${services.map((s) => `  ${s.name}: ${s.name}Implementation<Context>;\n`).join('')}}
+
+/** Every service's client, keyed by the client property name. */
+export interface Clients<CallOptions = unknown> {
+${services.map((s) => `  ${s.localName}: ${s.name}Client<CallOptions>;\n`).join('')}}
+
+/** Request and response types of every method, keyed \`Service.Method\` as on the JSON-RPC wire. */
+export interface MethodTypes {
+${methodTypes.join('')}}
+
+/** \`Service.Method\` name of a method of this run. */
+export type MethodName = keyof MethodTypes;
+`;
+}
