@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import rateLimit from '@fastify/rate-limit';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import { buildOpenApiDocument } from '../codegen/documents/openapi.js';
 import { buildOpenRpcDocument } from '../codegen/documents/openrpc.js';
 import { Header } from '../common/headers.js';
@@ -66,7 +66,8 @@ export async function buildServer(build: BuildOptions = {}): Promise<FastifyInst
   const app = Fastify({
     logger: { level: options.logLevel },
     bodyLimit: options.bodyLimit,
-    disableRequestLogging: true,
+    // Per-request lines come from the onResponse hook below, at debug level: info stays quiet under load.
+    logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: Header.RequestId,
     genReqId: () => randomUUID(),
     ajv: { customOptions: { removeAdditional: 'all', useDefaults: true, coerceTypes: false } },
@@ -103,10 +104,9 @@ export async function buildServer(build: BuildOptions = {}): Promise<FastifyInst
   });
   for (const e of extra) registry.add(e.definitions, e.implementations);
 
-  const info = { title: 'leasegate', version: '0.1.0' };
   const merged = mergeDefinitions(definitions);
-  const openapi = buildOpenApiDocument(merged, info) as Record<string, unknown>;
-  const openrpc = buildOpenRpcDocument(merged, info) as Record<string, unknown>;
+  const openapi = buildOpenApiDocument(merged) as Record<string, unknown>;
+  const openrpc = buildOpenRpcDocument(merged) as Record<string, unknown>;
 
   registerErrorHandler(app);
   // Any body on an RPC route is read as JSON, so that `curl -d '{...}'` works without a Content-Type header.
@@ -132,6 +132,9 @@ export async function buildServer(build: BuildOptions = {}): Promise<FastifyInst
     const method = request.routeOptions.config.rpcMethod;
     if (method !== undefined && method !== 'jsonrpc') {
       metrics.observe(method, reply.statusCode === 200 ? 'ok' : reply.rpcCode, reply.elapsedTime / 1000);
+    }
+    if (request.log.isLevelEnabled('debug')) {
+      request.log.debug({ method: method ?? request.url, status: reply.statusCode, ms: reply.elapsedTime }, 'request done');
     }
     done();
   });

@@ -82,7 +82,7 @@ export function jsonRpcPathItem(defs: ServiceDefinitions): JsonObject {
       responses: {
         '200': {
           description:
-            'The reply: one response object, or an array of them for a batch (no body when every call was a notification).',
+            'The reply: one response object, or an array of them for a batch. JSON-RPC errors are answered with 200 too.',
           headers: { 'Idempotent-Replayed': ref('headers', 'IdempotentReplayed') },
           content: {
             'application/json': {
@@ -90,6 +90,7 @@ export function jsonRpcPathItem(defs: ServiceDefinitions): JsonObject {
             },
           },
         },
+        '204': { description: 'No content: every call of the request was a notification.' },
       },
     },
   };
