@@ -128,14 +128,13 @@ export async function buildServer(build: BuildOptions = {}): Promise<FastifyInst
     });
   }
 
+  const debugLogs = ['debug', 'trace'].includes(options.logLevel);
   app.addHook('onResponse', (request, reply, done) => {
     const method = request.routeOptions.config.rpcMethod;
     if (method !== undefined && method !== 'jsonrpc') {
       metrics.observe(method, reply.statusCode === 200 ? 'ok' : reply.rpcCode, reply.elapsedTime / 1000);
     }
-    if (request.log.isLevelEnabled('debug')) {
-      request.log.debug({ method: method ?? request.url, status: reply.statusCode, ms: reply.elapsedTime }, 'request done');
-    }
+    if (debugLogs) request.log.debug({ method: method ?? request.url, status: reply.statusCode, ms: reply.elapsedTime }, 'request done');
     done();
   });
 
