@@ -102,7 +102,7 @@ export const optionDefinitions: readonly OptionDefinition[] = [
   def('port', 'number', 'TCP port (0 = any free port)'),
   def('socket', 'string', 'Unix domain socket path to listen on, alone or beside TCP'),
   def('root', 'string', 'folder served to clients (created if missing)'),
-  def('stateDir', 'string', 'folder for server state (created if missing)'),
+  def('stateDir', 'string', 'folder for server state, created if missing (reserved for the redo log, which is not built yet)'),
   def('bodyLimit', 'number', 'largest request body in bytes'),
   def('logLevel', 'enum', 'log level', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
   def('leaseDefaultTtlMs', 'number', 'lease TTL when the caller asks for none (ms)'),
@@ -119,7 +119,7 @@ export const optionDefinitions: readonly OptionDefinition[] = [
   def('idempotencyRetentionMs', 'number', 'how long idempotency records are kept (ms)'),
   def('idempotencyMaxEntries', 'number', 'most idempotency records kept (oldest dropped first)'),
   def('idempotencyMaxBytes', 'number', 'most bytes of stored responses kept (oldest dropped first)'),
-  def('fsync', 'enum', 'when the redo log reaches the disk', ['always', 'batch', 'never']),
+  def('fsync', 'enum', 'when the redo log reaches the disk (accepted now; takes effect with the redo log, not built yet)', ['always', 'batch', 'never']),
 ];
 
 /** Parses one option value from text (CLI or environment); throws a message naming the option. */
