@@ -48,9 +48,9 @@ export function createClient<Extra extends object = object>(
     call: runtime.call,
     leases: services.Leases,
     keepAlive: options.leaseKeepAlive !== false,
-    onLost: (leaseId: string, error: RpcError, handles: readonly string[]) => {
+    onLost: (leaseId: string, error: RpcError) => events.emit('leaseLost', leaseId, error),
+    onHandlesEnded: (handles) => {
       for (const handle of handles) sequencer.forget(handle);
-      events.emit('leaseLost', leaseId, error);
     },
   });
   if (options.onLeaseLost) events.on('leaseLost', options.onLeaseLost);

@@ -52,20 +52,30 @@ export class CallDeadline {
     };
   }
 
-  /** Waits `ms` (cut short by nothing but an abort, which rejects with `canceled`). */
-  sleep(ms: number): Promise<void> {
+  /**
+   * Waits `ms`, or less once `until` settles (whichever comes first); an abort
+   * rejects with `canceled`.
+   */
+  sleep(ms: number, until?: Promise<unknown>): Promise<void> {
     const signal = this.#signal;
     if (signal?.aborted) return Promise.reject(canceledError(signal.reason));
     return new Promise((resolve, reject) => {
-      const onAbort = () => {
+      let done = false;
+      const finish = (error?: RpcError) => {
+        if (done) return;
+        done = true;
         clearTimeout(timer);
-        reject(canceledError(signal?.reason));
-      };
-      const timer = setTimeout(() => {
         signal?.removeEventListener('abort', onAbort);
-        resolve();
-      }, ms);
+        if (error) reject(error);
+        else resolve();
+      };
+      const onAbort = () => finish(canceledError(signal?.reason));
+      const timer = setTimeout(() => finish(), ms);
       signal?.addEventListener('abort', onAbort, { once: true });
+      until?.then(
+        () => finish(),
+        () => finish(),
+      );
     });
   }
 }

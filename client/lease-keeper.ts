@@ -41,7 +41,9 @@ export interface LeaseKeeperParts {
   /** Send KeepAlives (false: only track, so that close() still revokes). */
   readonly keepAlive: boolean;
   /** Told when a lease is lost, with the handles it took down. */
-  readonly onLost: (leaseId: string, error: RpcError, handles: readonly string[]) => void;
+  readonly onLost: (leaseId: string, error: RpcError) => void;
+  /** Told which handles ended with a lease (lost, or revoked by the user), so per-handle state can go. */
+  readonly onHandlesEnded?: (handles: readonly string[]) => void;
   readonly random?: () => number;
 }
 
@@ -112,6 +114,7 @@ export class LeaseKeeper {
     clearTimeout(tracked.timer);
     this.#leases.delete(leaseId);
     for (const handle of tracked.handles) this.#handleLease.delete(handle);
+    if (tracked.handles.size > 0) this.#parts.onHandlesEnded?.([...tracked.handles]);
     return true;
   }
 
@@ -140,7 +143,7 @@ export class LeaseKeeper {
   #lost(tracked: TrackedLease, error: RpcError): void {
     if (this.#leases.get(tracked.leaseId) !== tracked) return;
     this.untrack(tracked.leaseId);
-    this.#parts.onLost(tracked.leaseId, error, [...tracked.handles]);
+    this.#parts.onLost(tracked.leaseId, error);
   }
 
   async #renew(tracked: TrackedLease): Promise<void> {

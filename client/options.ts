@@ -61,7 +61,7 @@ export interface TransportOptions {
 
 /** Options of `createClient` (the flagship services). */
 export interface ClientOptions extends TransportOptions {
-  /** Keep alive the leases this client creates (default true). */
+  /** Keep alive the leases this client creates (default true); with false, close() still revokes them. */
   leaseKeepAlive?: boolean;
   /** Called when a kept-alive lease is lost; `client.on('leaseLost', ...)` works too. */
   onLeaseLost?: LeaseLostListener;
@@ -104,8 +104,12 @@ export const clientDefaults = {
     retryableCodes: ['unavailable', 'resource_exhausted'] as readonly Code[],
   },
   throttle: { maxTokens: 10, tokenRatio: 0.1 },
-  /** Bounds of the short backoff while an earlier RemotePrint of the same handle is still on its way. */
-  sequenceGapBackoffMs: { initial: 2, max: 100 },
+  /**
+   * Retries of a RemotePrint that overtook an earlier one of the same handle:
+   * it waits for that earlier print to settle (at most `waitForEarlier`), or,
+   * when the client has no such print in flight, a backoff of `initial` doubling to `max`.
+   */
+  sequenceGapBackoffMs: { initial: 2, max: 100, waitForEarlier: 1_000 },
   /** Keep-alive period as a fraction of the lease TTL. */
   keepAliveFraction: 1 / 3,
   /** Budget of the best-effort Revoke calls made by `close()`, in ms. */

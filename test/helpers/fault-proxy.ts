@@ -34,6 +34,8 @@ export interface FaultProxyOptions {
   faults?: FaultProbabilities;
   /** Upper bound of delays, in ms (default 20). */
   maxDelayMs?: number;
+  /** Lower bound of the `delay` action's wait, in ms (default 0). */
+  minDelayMs?: number;
   /** Which requests may be faulted (default: every POST); the others always pass. */
   filter?: (request: IncomingMessage) => boolean;
 }
@@ -93,6 +95,7 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 export async function startFaultProxy(options: FaultProxyOptions): Promise<FaultProxy> {
   const random = mulberry32(options.seed ?? 1);
   const maxDelayMs = options.maxDelayMs ?? 20;
+  const minDelayMs = Math.min(options.minDelayMs ?? 0, maxDelayMs);
   const filter = options.filter ?? ((req: IncomingMessage) => req.method === 'POST');
   const agent = new Agent({ keepAlive: true, maxSockets: 64 });
   const counts: Record<FaultAction, number> = {
@@ -145,7 +148,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
         req.socket.destroy();
         return;
       }
-      if (action === 'delay') await sleep(random() * maxDelayMs);
+      if (action === 'delay') await sleep(minDelayMs + random() * (maxDelayMs - minDelayMs));
       if (action === 'duplicate') {
         const lateness = random() * maxDelayMs;
         track(sleep(lateness).then(() => forward(req, body).catch(() => undefined)));
