@@ -3,7 +3,7 @@
  * deadline, an abort) into the one RpcError class, so callers branch on
  * `err.code` / `err.reason` only.
  */
-import { codeFromHttpStatus, isCode } from '../common/codes.js';
+import { codeFromHttpStatus } from '../common/codes.js';
 import { Header } from '../common/headers.js';
 import { RpcError } from '../common/rpc-error.js';
 
@@ -28,7 +28,10 @@ export function errorFromResponse(status: number, headers: ResponseHeaders, text
     body = undefined;
   }
   const retryAfterSeconds = parseRetryAfter(headers[Header.RetryAfter]);
-  const wire = typeof body === 'object' && body !== null && isCode((body as { code?: unknown }).code);
+  // A wire body (even with a code this client does not know, which becomes `unknown`), or something else
+  // entirely (a proxy's HTML page), which only the status can explain.
+  const wire =
+    typeof body === 'object' && body !== null && typeof (body as { code?: unknown }).code === 'string';
   const base = wire
     ? RpcError.fromBody(body, status)
     : new RpcError({

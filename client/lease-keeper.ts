@@ -211,6 +211,18 @@ export class LeaseKeeper {
       this.handleClosed(handle);
     } else if (service.name === this.#parts.leases.name && method.name === 'Grant' && isWireLease(lease)) {
       this.track(lease, false);
+    } else if (
+      service.name === this.#parts.leases.name &&
+      method.name === this.#keepAliveMethod.name &&
+      isWireLease(lease)
+    ) {
+      // The user renewed it by hand: the next renewal is due a period from now.
+      const tracked = this.#leases.get(lease.leaseId);
+      if (tracked) {
+        tracked.ttlMs = lease.ttlMs;
+        tracked.expiresAt = monotonicNow() + lease.ttlMs;
+        this.#schedule(tracked, this.#period(lease.ttlMs));
+      }
     }
     return response;
   };

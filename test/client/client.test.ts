@@ -239,3 +239,42 @@ describe('failures below HTTP', () => {
     });
   });
 });
+
+describe('print sequencing', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startServer('tcp');
+  });
+  afterAll(async () => {
+    await server.close();
+  });
+
+  it('numbers prints per handle in call order, and uses a seq the caller gives as is', async () => {
+    await using client = createClient({ baseUrl: server.baseUrl });
+    const a = await client.files.remoteOpen({ path: 'seq-a.txt', mode: 'append', create: true });
+    const b = await client.files.remoteOpen({ path: 'seq-b.txt', mode: 'append', create: true });
+    const results = await Promise.all([
+      client.files.remotePrint({ handle: a.handle, data: '1' }),
+      client.files.remotePrint({ handle: b.handle, data: '1' }),
+      client.files.remotePrint({ handle: a.handle, data: '2' }),
+    ]);
+    expect(results.map((r) => r.seq)).toEqual([1, 1, 2]);
+    const explicit = await client.files.remoteOpen({ path: 'seq-c.txt', mode: 'append', create: true });
+    await expect(
+      client.files.remotePrint({ handle: explicit.handle, data: 'x', seq: 2 }),
+    ).rejects.toMatchObject({
+      reason: 'sequence_gap',
+    });
+  });
+
+  it('fails later prints at once when the print they wait for failed for good', async () => {
+    await using client = createClient({ baseUrl: server.baseUrl });
+    const { handle } = await client.files.remoteOpen({ path: 'poisoned.txt', mode: 'append', create: true });
+    const bad = client.files.remotePrint({ handle, data: '%%% not base64', encoding: 'base64' });
+    const later = client.files.remotePrint({ handle, data: 'fine' }, { timeoutMs: 10_000 });
+    await expect(bad).rejects.toMatchObject({ code: 'invalid_argument' });
+    const started = performance.now();
+    await expect(later).rejects.toMatchObject({ code: 'failed_precondition', reason: 'sequence_gap' });
+    expect(performance.now() - started).toBeLessThan(2_000);
+  });
+});
