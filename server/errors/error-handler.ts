@@ -1,4 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { codeInfo } from '../../common/codes.js';
 import { Header } from '../../common/headers.js';
 import { RpcError } from '../../common/rpc-error.js';
 import { validationError } from '../rpc/validation.js';
@@ -10,19 +11,39 @@ export function toRpcError(error: unknown): RpcError {
   if (Array.isArray(e.validation)) return validationError(e.validation as never);
   switch (e.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new RpcError({ code: 'resource_exhausted', message: 'request body is larger than the server accepts', details: { reason: 'body_too_large' } });
+      return new RpcError({
+        code: 'resource_exhausted',
+        message: 'request body is larger than the server accepts',
+        details: { reason: 'body_too_large' },
+      });
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return new RpcError({ code: 'invalid_argument', message: 'request body is empty: send a JSON object', details: { reason: 'empty_body' } });
+      return new RpcError({
+        code: 'invalid_argument',
+        message: 'request body is empty: send a JSON object',
+        details: { reason: 'empty_body' },
+      });
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
-      return new RpcError({ code: 'invalid_argument', message: 'request body is not valid JSON', details: { reason: 'malformed_json' } });
+      return new RpcError({
+        code: 'invalid_argument',
+        message: 'request body is not valid JSON',
+        details: { reason: 'malformed_json' },
+      });
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return new RpcError({ code: 'invalid_argument', message: 'send Content-Type: application/json', details: { reason: 'unsupported_media_type' } });
+      return new RpcError({
+        code: 'invalid_argument',
+        message: 'send Content-Type: application/json',
+        details: { reason: 'unsupported_media_type' },
+      });
     default:
       break;
   }
   if (error instanceof SyntaxError || e.statusCode === 400) {
-    return new RpcError({ code: 'invalid_argument', message: 'request body is not valid JSON', details: { reason: 'malformed_json' } });
+    return new RpcError({
+      code: 'invalid_argument',
+      message: 'request body is not valid JSON',
+      details: { reason: 'malformed_json' },
+    });
   }
   return RpcError.from(error);
 }
@@ -34,11 +55,27 @@ export function sendError(reply: FastifyReply, error: RpcError): FastifyReply {
   return reply.code(error.httpStatus).type('application/json').send(error.toBody());
 }
 
+/**
+ * Sends an error that stopped a `POST /jsonrpc` request before any call ran
+ * (authentication, body limit, rate limit) as a JSON-RPC response with id null,
+ * so JSON-RPC clients can read it; the HTTP status stays the contract's.
+ */
+export function sendJsonRpcError(reply: FastifyReply, error: RpcError): FastifyReply {
+  reply.rpcCode = error.code;
+  if (error.retryAfterSeconds !== undefined) reply.header(Header.RetryAfter, String(error.retryAfterSeconds));
+  const body = { code: codeInfo[error.code].jsonRpcCode, message: error.message, data: error.toBody() };
+  return reply
+    .code(error.httpStatus)
+    .type('application/json')
+    .send({ jsonrpc: '2.0', id: null, error: body });
+}
+
 /** The server's one error handler: every error leaves as the contract's error body. */
 export function registerErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const rpcError = toRpcError(error);
     if (rpcError.httpStatus >= 500) request.log.error({ err: error }, 'request failed');
+    if (request.routeOptions.config?.rpcMethod === 'jsonrpc') return sendJsonRpcError(reply, rpcError);
     return sendError(reply, rpcError);
   });
 }

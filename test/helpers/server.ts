@@ -38,6 +38,8 @@ export interface CallOutcome {
   readonly message: string | undefined;
   /** HTTP status (per-method transport) or the JSON-RPC error number. */
   readonly status: number;
+  /** The HTTP status of the reply, on either transport. */
+  readonly httpStatus: number;
   readonly headers: Record<string, string | string[] | undefined>;
 }
 
@@ -128,14 +130,17 @@ export async function startTestServer(
       const b = (r.body ?? {}) as Record<string, unknown>;
       const details = (b.details ?? {}) as Record<string, unknown>;
       return r.status === 200
-        ? outcome(true, b, undefined, {}, undefined, r.status, r.headers)
-        : outcome(false, {}, b.code as string, details, b.message as string, r.status, r.headers);
+        ? outcome(true, b, undefined, {}, undefined, r.status, r)
+        : outcome(false, {}, b.code as string, details, b.message as string, r.status, r);
     }
     const id = ++rpcId;
     const r = await jsonrpc({ jsonrpc: '2.0', id, method, params }, headers);
     const b = r.body as { id: unknown; result?: Record<string, unknown>; error?: Record<string, unknown> };
-    if (b?.id !== id) throw new Error(`JSON-RPC reply has id ${String(b?.id)}, expected ${id}: ${r.text}`);
-    if (b.error === undefined) return outcome(true, b.result ?? {}, undefined, {}, undefined, 200, r.headers);
+    // id null: the request failed before any call ran (authentication, limits).
+    const requestLevel = b?.id === null && b.error !== undefined;
+    if (b?.id !== id && !requestLevel)
+      throw new Error(`JSON-RPC reply has id ${String(b?.id)}, expected ${id}: ${r.text}`);
+    if (b.error === undefined) return outcome(true, b.result ?? {}, undefined, {}, undefined, 200, r);
     const data = (b.error.data ?? {}) as Record<string, unknown>;
     const details = (data.details ?? {}) as Record<string, unknown>;
     return outcome(
@@ -145,7 +150,7 @@ export async function startTestServer(
       details,
       b.error.message as string,
       b.error.code as number,
-      r.headers,
+      r,
     );
   };
 
@@ -182,7 +187,7 @@ function outcome(
   details: Record<string, unknown>,
   message: string | undefined,
   status: number,
-  headers: Record<string, string | string[] | undefined>,
+  reply: Reply,
 ): CallOutcome {
   return {
     ok,
@@ -192,6 +197,7 @@ function outcome(
     field: details.field as string | undefined,
     message,
     status,
-    headers,
+    httpStatus: reply.status,
+    headers: reply.headers,
   };
 }
