@@ -88,7 +88,7 @@ export async function buildServer(build: BuildOptions = {}): Promise<FastifyInst
     minTtlMs: options.leaseMinTtlMs,
     maxTtlMs: options.leaseMaxTtlMs,
     maxPerPrincipal: options.maxLeasesPerPrincipal,
-    onEnd: (lease, reason) => handles?.closeLease(lease, reason),
+    closeMembers: (lease, deadline) => handles?.closeLease(lease, deadline) ?? true,
   });
   handles = new HandleTable({ clock, leases, maxDescriptors: options.maxDescriptors, maxPerPrincipal: options.maxHandlesPerPrincipal });
   const state: FileState = { clock, leases, handles };

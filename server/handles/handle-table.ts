@@ -1,9 +1,13 @@
 import fs from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import { RpcError } from '../../common/rpc-error.js';
 import type { Clock } from '../clock/clock.js';
-import { fromOsError } from '../errors/os-errors.js';
-import { type Lease, type LeaseTable, newId } from '../leases/lease-table.js';
+import { errnoOf, fromOsError } from '../errors/os-errors.js';
+import { newId } from '../leases/ids.js';
+import type { Lease } from '../leases/lease.js';
+import type { LeaseTable } from '../leases/lease-table.js';
+import type { Tombstone } from '../leases/tombstones.js';
 import { DescriptorPool, type PooledFile } from './descriptor-pool.js';
 
 const openAsync = promisify(fs.open);
@@ -14,17 +18,31 @@ const { O_RDONLY, O_WRONLY, O_APPEND, O_CREAT, O_EXCL, O_TRUNC, O_NOFOLLOW } = f
 /** How a handle was opened. */
 export type OpenMode = 'read' | 'write' | 'append';
 
-/** An open handle: a file position and mode under a lease, with a pooled descriptor. */
-export interface Handle extends PooledFile {
-  readonly id: string;
-  readonly principal: string;
-  readonly display: string;
-  readonly mode: OpenMode;
-  readonly lease: Lease;
-  /** Next offset of a write handle, or the read position of a read handle. */
-  position: number;
+/**
+ * An open handle: a file position and mode under a lease, with a pooled
+ * descriptor. A class, so that 100 000 of them share one shape; it holds no
+ * string twice (the id is the table's key, the principal is the token's).
+ */
+export class Handle implements PooledFile {
+  fd = -1;
+  busy = 0;
   /** Last applied print sequence number. */
-  lastSeq: number;
+  lastSeq = 0;
+
+  constructor(
+    readonly id: string,
+    readonly principal: string,
+    readonly lease: Lease,
+    readonly mode: OpenMode,
+    /** The client's path (messages name only this). */
+    readonly display: string,
+    readonly abs: string,
+    readonly reopenFlags: number,
+    readonly dev: number,
+    readonly ino: number,
+    /** Next offset of a write handle, or the read position of a read handle. */
+    public position: number,
+  ) {}
 }
 
 /** What RemoteOpen asks for, after path resolution. */
@@ -45,6 +63,9 @@ export interface HandleTableOptions {
   maxPerPrincipal: number;
 }
 
+/** Errnos of a reopen that mean the path no longer names the handle's file. */
+const goneOnReopen = new Set(['ENOENT', 'ENOTDIR', 'EISDIR', 'ELOOP', 'ENXIO', 'ESTALE']);
+
 /**
  * Every open handle: lookup by id for its principal, the one code path that
  * closes a handle, and the descriptor pool behind them.
@@ -63,7 +84,7 @@ export class HandleTable {
     return this.handles.size;
   }
 
-  /** Opens a file and registers a handle under `lease`. */
+  /** Opens a file and registers a handle under `lease` (which must still live once the file is open). */
   async open(principal: string, request: OpenRequest, lease: Lease): Promise<Handle> {
     const count = this.perPrincipal.get(principal) ?? 0;
     if (count >= this.options.maxPerPrincipal) {
@@ -81,9 +102,9 @@ export class HandleTable {
     } catch (error) {
       throw fromOsError(error, request.display);
     }
-    let position = 0;
+    let st: fs.Stats;
     try {
-      const st = await fstatAsync(fd);
+      st = await fstatAsync(fd);
       if (st.isDirectory()) {
         throw new RpcError({
           code: 'failed_precondition',
@@ -91,45 +112,42 @@ export class HandleTable {
           details: { reason: 'is_a_directory', field: 'path' },
         });
       }
-      if (request.mode === 'append') position = st.size;
+      // The lease may have ended, or run out unswept, while the file was opening.
+      if (this.options.leases.expireIfDue(lease)) {
+        throw this.options.leases.goneError(principal, lease.id, 'lease', 'leaseId');
+      }
     } catch (error) {
       fs.closeSync(fd);
       throw error instanceof RpcError ? error : fromOsError(error, request.display);
     }
-    if (!lease.alive) {
-      fs.closeSync(fd);
-      throw this.options.leases.goneError(principal, lease.id, 'lease', 'leaseId');
-    }
-    const handle: Handle = {
-      id: newId('h_'),
+    const handle = new Handle(
+      newId('h_'),
       principal,
-      display: request.display,
-      mode: request.mode,
-      abs: request.abs,
-      reopenFlags,
-      fd: -1,
-      busy: 0,
       lease,
-      position,
-      lastSeq: 0,
-    };
+      request.mode,
+      request.display,
+      request.abs,
+      reopenFlags,
+      st.dev,
+      st.ino,
+      request.mode === 'append' ? st.size : 0,
+    );
     this.pool.adopt(handle, fd);
     this.handles.set(handle.id, handle);
-    this.perPrincipal.set(principal, count + 1);
-    lease.handles.add(handle.id);
+    this.perPrincipal.set(principal, (this.perPrincipal.get(principal) ?? 0) + 1);
+    lease.attach(handle);
     return handle;
   }
 
-  /** The caller's handle (renewing its lease), or lease_expired / not_found. */
+  /** The caller's live handle, or lease_expired / lease_revoked / not_found. */
   get(principal: string, id: string): Handle {
     const handle = this.handles.get(id);
     if (handle === undefined || handle.principal !== principal) {
       throw this.options.leases.goneError(principal, id, 'handle', 'handle');
     }
-    if (handle.lease.expiresAt <= this.options.clock.now()) {
-      // Expired but not yet swept: end the lease now so the answer is exact.
-      this.options.leases.get(principal, handle.lease.id, 'handle');
-    }
+    // Ended (its handles are being closed in slices), or expired but not yet swept: the answer is exact anyway.
+    if (this.options.leases.expireIfDue(handle.lease))
+      throw this.options.leases.endedError(handle.lease, 'handle');
     return handle;
   }
 
@@ -142,8 +160,8 @@ export class HandleTable {
         details: { reason: 'handle_not_writable', field: 'handle' },
       });
     }
+    const fd = this.descriptor(handle);
     try {
-      const fd = this.pool.acquire(handle);
       if (handle.mode === 'append') {
         const offset = fs.fstatSync(fd).size;
         writeAll(fd, bytes, null);
@@ -160,7 +178,11 @@ export class HandleTable {
   }
 
   /** Reads up to `length` bytes at `offset` (or at the handle's position, advancing it). */
-  async read(handle: Handle, offset: number | undefined, length: number): Promise<{ bytes: Buffer; offset: number; eof: boolean }> {
+  async read(
+    handle: Handle,
+    offset: number | undefined,
+    length: number,
+  ): Promise<{ bytes: Buffer; offset: number; eof: boolean }> {
     if (handle.mode !== 'read') {
       throw new RpcError({
         code: 'failed_precondition',
@@ -169,9 +191,10 @@ export class HandleTable {
       });
     }
     const at = offset ?? handle.position;
+    const fd = this.descriptor(handle);
+    // Busy: neither the pool nor a close may release the descriptor while the read is in flight.
     handle.busy++;
     try {
-      const fd = this.pool.acquire(handle);
       const buffer = Buffer.allocUnsafe(length);
       const { bytesRead } = await readAsync(fd, buffer, 0, length, at);
       const size = (await fstatAsync(fd)).size;
@@ -181,43 +204,72 @@ export class HandleTable {
       throw fromOsError(error, handle.display);
     } finally {
       handle.busy--;
+      // Closed while the read was in flight: the descriptor is released now that nothing uses it.
+      if (handle.busy === 0 && this.handles.get(handle.id) !== handle) this.releaseQuietly(handle);
     }
   }
 
-  /** The one code path that closes a handle: descriptor released, lease detached. */
-  close(handle: Handle): void {
+  /**
+   * The one code path that closes a handle: it leaves the table and its lease,
+   * its descriptor is released (writes are synchronous, so nothing is pending),
+   * and, when its lease ended, its id is remembered with the lease's tombstone.
+   */
+  close(handle: Handle, ended?: Tombstone): void {
     if (!this.handles.delete(handle.id)) return;
     const left = (this.perPrincipal.get(handle.principal) ?? 1) - 1;
     if (left <= 0) this.perPrincipal.delete(handle.principal);
     else this.perPrincipal.set(handle.principal, left);
-    handle.lease.handles.delete(handle.id);
-    try {
-      this.pool.release(handle);
-    } catch {
-      // close(2) errors leave nothing to undo; the descriptor is gone either way.
+    handle.lease.detach(handle);
+    if (handle.busy === 0) this.releaseQuietly(handle);
+    if (ended !== undefined && ended.until > 0) {
+      this.options.leases.tombstones.add(handle.id, ended, this.options.clock.now());
     }
   }
 
-  /** Closes every handle of an ended lease and leaves tombstones for them. */
-  closeLease(lease: Lease, reason: 'lease_expired' | 'lease_revoked'): void {
-    const until = this.options.clock.now() + 10 * lease.ttlMs;
-    for (const id of lease.handles) {
-      const handle = this.handles.get(id);
-      if (handle === undefined) continue;
-      this.close(handle);
-      this.options.leases.tombstones.add(id, { principal: handle.principal, reason, until });
+  /** Closes the handles of an ended lease until `deadline` (performance.now() time); true when all are closed. */
+  closeLease(lease: Lease, deadline = Number.POSITIVE_INFINITY): boolean {
+    let closed = 0;
+    for (const member of lease.members()) {
+      const handle = this.handles.get(member.id);
+      if (handle === undefined) lease.detach(member);
+      else this.close(handle, lease.ended);
+      if (++closed % 64 === 0 && performance.now() >= deadline) return lease.size === 0;
     }
-    lease.handles.clear();
+    return lease.size === 0;
   }
 
   /** Closes everything (shutdown). */
   closeAll(): void {
     for (const handle of [...this.handles.values()]) this.close(handle);
   }
+
+  /** The handle's descriptor, reopened if the pool had parked it. */
+  private descriptor(handle: Handle): number {
+    try {
+      return this.pool.acquire(handle);
+    } catch (error) {
+      const errno = errnoOf(error);
+      if (errno === undefined || !goneOnReopen.has(errno)) throw fromOsError(error, handle.display);
+      throw new RpcError({
+        code: 'failed_precondition',
+        message: `the file of this handle was removed, renamed or replaced: ${handle.display}`,
+        details: { reason: 'file_removed', field: 'handle' },
+      });
+    }
+  }
+
+  private releaseQuietly(handle: Handle): void {
+    try {
+      this.pool.release(handle);
+    } catch {
+      // close(2) failing leaves nothing to undo: the descriptor is gone either way.
+    }
+  }
 }
 
 function openFlags(request: OpenRequest): { flags: number; reopenFlags: number } {
-  const base = request.mode === 'read' ? O_RDONLY : request.mode === 'append' ? O_WRONLY | O_APPEND : O_WRONLY;
+  const base =
+    request.mode === 'read' ? O_RDONLY : request.mode === 'append' ? O_WRONLY | O_APPEND : O_WRONLY;
   let flags = base;
   if (request.mode !== 'read') {
     if (request.create) flags |= O_CREAT;

@@ -1,60 +1,102 @@
-/** An entry of the expiry heap: a deadline and what expires at it. */
-export interface HeapEntry<T> {
-  at: number;
-  item: T;
+/** What the heap orders: a deadline, and the item's own slot so it can be removed early. */
+export interface Scheduled {
+  /** The deadline the item is queued with. */
+  dueAt: number;
+  /** Position in the heap, or -1 when not queued (maintained by the heap). */
+  heapIndex: number;
 }
 
 /**
  * A binary min-heap of deadlines: one scheduler for every lease instead of a
- * timer per lease. Renewals do not touch it; the sweep re-queues an entry whose
- * item was renewed since it was pushed (lazy decrease-key).
+ * timer per lease. Items are stored directly (no entry object per item) and
+ * know their slot, so a revoked or discarded lease leaves at once instead of
+ * lingering until its deadline. Renewals do not touch the heap: the sweep
+ * re-queues an item whose deadline moved on since it was pushed (lazy
+ * decrease-key), which keeps KeepAlive and every call on a handle O(1).
  */
-export class ExpiryHeap<T> {
-  private readonly entries: HeapEntry<T>[] = [];
+export class ExpiryHeap<T extends Scheduled> {
+  private readonly items: T[] = [];
 
   get size(): number {
-    return this.entries.length;
+    return this.items.length;
   }
 
-  /** The earliest deadline, if any. */
-  peekAt(): number | undefined {
-    return this.entries[0]?.at;
+  /** The item with the earliest deadline, if any. */
+  peek(): T | undefined {
+    return this.items[0];
   }
 
-  push(at: number, item: T): void {
-    const a = this.entries;
-    a.push({ at, item });
-    let i = a.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if ((a[parent] as HeapEntry<T>).at <= at) break;
-      [a[i], a[parent]] = [a[parent] as HeapEntry<T>, a[i] as HeapEntry<T>];
-      i = parent;
-    }
+  /** Queues an item at `dueAt` (it must not be queued already). */
+  push(item: T, dueAt: number): void {
+    item.dueAt = dueAt;
+    item.heapIndex = this.items.length;
+    this.items.push(item);
+    this.up(item.heapIndex);
   }
 
-  /** Removes and returns the earliest entry. */
-  pop(): HeapEntry<T> | undefined {
-    const a = this.entries;
-    const top = a[0];
-    const last = a.pop();
-    if (top === undefined || last === undefined || a.length === 0) return top;
-    a[0] = last;
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1;
-      const r = l + 1;
-      let m = i;
-      if (l < a.length && (a[l] as HeapEntry<T>).at < (a[m] as HeapEntry<T>).at) m = l;
-      if (r < a.length && (a[r] as HeapEntry<T>).at < (a[m] as HeapEntry<T>).at) m = r;
-      if (m === i) break;
-      [a[i], a[m]] = [a[m] as HeapEntry<T>, a[i] as HeapEntry<T>];
-      i = m;
-    }
+  /** Removes and returns the earliest item. */
+  pop(): T | undefined {
+    const top = this.items[0];
+    if (top !== undefined) this.removeAt(0);
     return top;
   }
 
+  /** Removes an item wherever it is (no-op when not queued). */
+  remove(item: T): void {
+    const i = item.heapIndex;
+    if (i >= 0 && this.items[i] === item) this.removeAt(i);
+  }
+
+  /** Empties the heap. */
   clear(): void {
-    this.entries.length = 0;
+    for (const item of this.items) item.heapIndex = -1;
+    this.items.length = 0;
+  }
+
+  private removeAt(i: number): void {
+    const a = this.items;
+    const gone = a[i] as T;
+    gone.heapIndex = -1;
+    const last = a.pop() as T;
+    if (i === a.length) return;
+    a[i] = last;
+    last.heapIndex = i;
+    this.down(i);
+    this.up(last.heapIndex);
+  }
+
+  private up(i: number): void {
+    const a = this.items;
+    const item = a[i] as T;
+    while (i > 0) {
+      const parentIndex = (i - 1) >> 1;
+      const parent = a[parentIndex] as T;
+      if (parent.dueAt <= item.dueAt) break;
+      a[i] = parent;
+      parent.heapIndex = i;
+      i = parentIndex;
+    }
+    a[i] = item;
+    item.heapIndex = i;
+  }
+
+  private down(i: number): void {
+    const a = this.items;
+    const n = a.length;
+    const item = a[i] as T;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) break;
+      const r = l + 1;
+      let child = l;
+      if (r < n && (a[r] as T).dueAt < (a[l] as T).dueAt) child = r;
+      const c = a[child] as T;
+      if (c.dueAt >= item.dueAt) break;
+      a[i] = c;
+      c.heapIndex = i;
+      i = child;
+    }
+    a[i] = item;
+    item.heapIndex = i;
   }
 }

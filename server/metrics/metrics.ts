@@ -8,7 +8,10 @@ export class Metrics {
   private readonly requests: Counter<'method' | 'code'>;
   private readonly latency: Histogram<'method' | 'code'>;
   /** Label children cached per (method, code): the hot path does one Map lookup. */
-  private readonly children = new Map<string, { count: Counter.Internal; time: Histogram.Internal<'method' | 'code'> }>();
+  private readonly children = new Map<
+    string,
+    { count: Counter.Internal; time: Histogram.Internal<'method' | 'code'> }
+  >();
 
   constructor(state: { handles: HandleTable; leases: LeaseTable }) {
     const registers = [this.registry];
@@ -47,6 +50,14 @@ export class Metrics {
       registers,
       collect() {
         this.set(state.handles.pool.size);
+      },
+    });
+    new Gauge({
+      name: 'leasegate_lease_tombstones',
+      help: 'Ids of ended leases and their handles remembered to answer lease_expired / lease_revoked',
+      registers,
+      collect() {
+        this.set(state.leases.tombstones.size);
       },
     });
     new Counter({

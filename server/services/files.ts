@@ -100,8 +100,13 @@ export function filesService(state: FileState): FilesImplementation<CallContext>
     remoteClose(request, ctx) {
       const handle = handles.get(ctx.principal, request.handle);
       handles.close(handle);
-      if (handle.lease.solo) leases.discard(handle.lease);
-      else ctx.leaseRemainingMs = leases.remainingMs(handle.lease);
+      if (handle.lease.solo) {
+        // The lease RemoteOpen made for this handle alone ends with it.
+        leases.discard(handle.lease);
+        ctx.leaseRemainingMs = 0;
+      } else {
+        touch(handle, ctx);
+      }
       return {};
     },
   };

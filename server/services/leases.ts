@@ -21,7 +21,7 @@ export function leasesService(state: FileState): LeasesImplementation<CallContex
       const lease = leases.get(ctx.principal, request.leaseId);
       const remainingMs = leases.remainingMs(lease);
       ctx.leaseRemainingMs = remainingMs;
-      return { lease: leases.view(lease), remainingMs, handles: [...lease.handles] };
+      return { lease: leases.view(lease), remainingMs, handles: lease.memberIds() };
     },
     revoke(request, ctx) {
       leases.revoke(leases.get(ctx.principal, request.leaseId));
