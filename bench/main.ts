@@ -1,0 +1,156 @@
+/**
+ * `npm run bench`: the benchmark suite of issue 5. Servers run as child
+ * processes pinned to core 0, the load generator (this process) on core 1;
+ * variants alternate, figures are medians over rounds. Tables go to the
+ * console, everything to bench/results/bench-<time>.json (and latest.json).
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, release } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseSuiteOptions, usage } from './options.js';
+import { pinLoadGenerator } from './pinning.js';
+import { runProfile } from './profile/run-profile.js';
+import { formatProfileSummary } from './profile/summarise.js';
+import { checkGoals } from './report/goals.js';
+import { formatGoals, formatSequential, formatThroughput } from './report/print.js';
+import { type CompanionResult, runCompanions } from './sections/companions.js';
+import { runSequential, type SequentialResult } from './sections/sequential.js';
+import { runThroughput, summariseThroughput, type ThroughputRun } from './sections/throughput.js';
+import type { SuiteContext } from './suite-context.js';
+
+/** The repository root: the nearest folder above this file with leasegate's package.json (works from dist/ and under tsx). */
+function repositoryRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const pkg = join(dir, 'package.json');
+    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'leasegate')
+      return dir;
+    const up = dirname(dir);
+    if (up === dir) throw new Error('cannot find the leasegate repository root above the bench script');
+    dir = up;
+  }
+}
+
+function gitRevision(root: string): string | undefined {
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
+      cwd: root,
+      encoding: 'utf8',
+      stdio: 'pipe',
+    }).trim();
+    const dirty =
+      execFileSync('git', ['status', '--porcelain'], {
+        cwd: root,
+        encoding: 'utf8',
+        stdio: 'pipe',
+      }).trim() !== '';
+    return dirty ? `${head}+dirty` : head;
+  } catch {
+    return undefined;
+  }
+}
+
+function heading(title: string): void {
+  console.log(`\n== ${title} ${'='.repeat(Math.max(0, 70 - title.length))}`);
+}
+
+async function main(): Promise<void> {
+  const options = parseSuiteOptions(process.argv.slice(2));
+  if (options === 'help') {
+    console.log(usage);
+    return;
+  }
+  const root = repositoryRoot();
+  const resultsDir = join(root, 'bench', 'results');
+  mkdirSync(resultsDir, { recursive: true });
+  const workDir = mkdtempSync(join(resultsDir, '.work-'));
+  const pinning = pinLoadGenerator();
+  const started = new Date();
+  const revision = gitRevision(root);
+  const ctx: SuiteContext = {
+    settings: options.settings,
+    pinning,
+    workDir,
+    resultsDir,
+    quick: options.quick,
+    log: (message) => console.log(message),
+  };
+  const cpu = cpus();
+  const host = {
+    cpus: cpu.length,
+    model: cpu[0]?.model ?? 'unknown',
+    node: process.version,
+    kernel: release(),
+  };
+  console.log(`leasegate bench ${options.quick ? '(quick) ' : ''}at ${revision ?? 'unknown revision'}`);
+  console.log(`${host.cpus} x ${host.model}, node ${host.node}, linux ${host.kernel}`);
+  console.log(`pinning: ${pinning.note}`);
+  console.log(`settings: ${JSON.stringify(options.settings)}`);
+
+  let throughputRuns: ThroughputRun[] = [];
+  let sequential: SequentialResult | undefined;
+  let companions: CompanionResult[] = [];
+  let profile: Awaited<ReturnType<typeof runProfile>> | undefined;
+  try {
+    if (options.sections.has('throughput')) {
+      heading('throughput (autocannon / grpc-js load, 64-byte lines)');
+      throughputRuns = await runThroughput(ctx);
+    }
+    if (options.sections.has('sequential')) {
+      heading('sequential latency (concurrency 1)');
+      sequential = await runSequential(ctx);
+    }
+    if (options.sections.has('companions')) {
+      heading('companion benchmarks (bench/leases.ts, bench/idempotency-memory.ts)');
+      companions = await runCompanions(ctx);
+    }
+    if (options.sections.has('profile')) {
+      heading(`profile: leasegate RemotePrint + key, 32 connections, ${options.settings.profileSeconds} s`);
+      profile = await runProfile(ctx, root);
+    }
+  } finally {
+    rmSync(workDir, { recursive: true, force: true });
+  }
+
+  const throughput = summariseThroughput(throughputRuns);
+  const goals = checkGoals(throughput, sequential?.summary ?? []);
+  heading('results (medians over rounds)');
+  if (throughput.length > 0) console.log(`${formatThroughput(throughput)}\n`);
+  if (sequential) console.log(`${formatSequential(sequential)}\n`);
+  console.log(formatGoals(goals));
+  if (profile) {
+    heading('profile summary');
+    console.log(`${profile.file}\n${profile.reqPerSec.toFixed(0)} req/s under the profiler`);
+    console.log(formatProfileSummary(profile.summary));
+  }
+
+  const finished = new Date();
+  const report = {
+    startedAt: started.toISOString(),
+    finishedAt: finished.toISOString(),
+    revision,
+    host,
+    pinning,
+    quick: options.quick,
+    settings: options.settings,
+    throughput: { summary: throughput, runs: throughputRuns },
+    sequential,
+    goals,
+    companions,
+    profile,
+  };
+  const file = join(resultsDir, `bench-${started.toISOString().replace(/[:.]/g, '-')}.json`);
+  const json = `${JSON.stringify(report, null, 2)}\n`;
+  writeFileSync(file, json);
+  writeFileSync(join(resultsDir, 'latest.json'), json);
+  console.log(
+    `\nresults: ${file} (and bench/results/latest.json); took ${((+finished - +started) / 1000).toFixed(0)} s`,
+  );
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});

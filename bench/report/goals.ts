@@ -1,0 +1,54 @@
+/** The issue's goals, checked against the figures (the report prints them beside the tables). */
+import type { SequentialSummary } from '../sections/sequential.js';
+import type { ThroughputSummary } from '../sections/throughput.js';
+
+/** One goal and how the run did. */
+export interface GoalCheck {
+  readonly goal: string;
+  readonly measured: string;
+  /** undefined when the run did not measure it. */
+  readonly met: boolean | undefined;
+}
+
+const find = (rows: readonly ThroughputSummary[], variant: string, connections: number) =>
+  rows.find((r) => r.variant === variant && r.connections === connections);
+
+/** Checks every goal the run has figures for. */
+export function checkGoals(
+  throughput: readonly ThroughputSummary[],
+  sequential: readonly SequentialSummary[],
+): GoalCheck[] {
+  const goals: GoalCheck[] = [];
+  const keyed = find(throughput, 'leasegate-keys', 32);
+  const grpc = find(throughput, 'grpc', 32);
+  goals.push({
+    goal: 'leasegate RemotePrint + key >= 1.0x bare Fastify at 32 connections',
+    measured: keyed ? `${keyed.ratioToBare.toFixed(2)}x` : 'not measured',
+    met: keyed ? keyed.ratioToBare >= 1 : undefined,
+  });
+  goals.push({
+    goal: 'leasegate RemotePrint + key >= 3x grpc-js at 32 connections',
+    measured: keyed && grpc ? `${(keyed.reqPerSec / grpc.reqPerSec).toFixed(2)}x` : 'not measured',
+    met: keyed && grpc ? keyed.reqPerSec >= 3 * grpc.reqPerSec : undefined,
+  });
+  const seq = sequential.find((s) => s.variant === 'client-fsync-never');
+  goals.push({
+    goal: 'typed client sequential p50 <= 0.25 ms (fsync never)',
+    measured: seq ? `${seq.p50Ms.toFixed(3)} ms` : 'not measured',
+    met: seq ? seq.p50Ms <= 0.25 : undefined,
+  });
+  goals.push({
+    goal: 'typed client sequential p99 <= 1 ms (fsync never)',
+    measured: seq ? `${seq.p99Ms.toFixed(3)} ms` : 'not measured',
+    met: seq ? seq.p99Ms <= 1 : undefined,
+  });
+  for (const variant of ['leasegate', 'leasegate-keys']) {
+    const row = find(throughput, variant, 128);
+    goals.push({
+      goal: `${row?.label ?? variant} peak RSS <= 120 MiB at 128 connections`,
+      measured: row ? `${(row.maxPeakRssBytes / 1_048_576).toFixed(1)} MiB (max of rounds)` : 'not measured',
+      met: row ? row.maxPeakRssBytes <= 120 * 1_048_576 : undefined,
+    });
+  }
+  return goals;
+}

@@ -1,0 +1,188 @@
+/**
+ * Sequential latency (one call at a time) of RemotePrint through the typed
+ * client, beside raw undici requests to the same server (what the client adds)
+ * and the disk's own fdatasync latency (the floor of any fsync'd write).
+ */
+import { closeSync, fdatasyncSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { Pool } from 'undici';
+import { createClient } from '../../client/index.js';
+import { spawnServer } from '../servers/spawn.js';
+import { median, Samples } from '../stats.js';
+import { benchLine, type SuiteContext } from '../suite-context.js';
+
+/** One sequential variant. */
+interface SequentialVariant {
+  readonly id: string;
+  readonly label: string;
+  readonly fsync: 'never' | 'batch';
+  readonly via: 'typed-client' | 'undici';
+}
+
+const sequentialVariants: readonly SequentialVariant[] = [
+  { id: 'client-fsync-never', label: 'typed client, fsync never', fsync: 'never', via: 'typed-client' },
+  { id: 'client-fsync-batch', label: 'typed client, fsync batch', fsync: 'batch', via: 'typed-client' },
+  { id: 'undici-fsync-never', label: 'raw undici, fsync never', fsync: 'never', via: 'undici' },
+];
+
+/** One round of one variant. */
+export interface SequentialRun {
+  readonly variant: string;
+  readonly round: number;
+  readonly calls: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+}
+
+/** Medians over rounds of one variant. */
+export interface SequentialSummary {
+  readonly variant: string;
+  readonly label: string;
+  readonly rounds: number;
+  readonly calls: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+}
+
+/** The disk's fdatasync latency after a 64-byte append. */
+export interface FsyncProbe {
+  readonly dir: string;
+  readonly samples: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+}
+
+/** Everything the section measured. */
+export interface SequentialResult {
+  readonly runs: SequentialRun[];
+  readonly summary: SequentialSummary[];
+  readonly fdatasync: FsyncProbe;
+}
+
+type Print = () => Promise<unknown>;
+
+async function typedClientPrinter(port: number): Promise<{ print: Print; close: () => Promise<void> }> {
+  const client = createClient({ baseUrl: `http://127.0.0.1:${port}` });
+  const { handle } = await client.files.remoteOpen({ path: 'seq.log', mode: 'append', create: true });
+  return { print: () => client.files.remotePrint({ handle, data: benchLine }), close: () => client.close() };
+}
+
+async function undiciPrinter(port: number): Promise<{ print: Print; close: () => Promise<void> }> {
+  const pool = new Pool(`http://127.0.0.1:${port}`, { connections: 1 });
+  const post = async (path: string, body: object): Promise<unknown> => {
+    const reply = await pool.request({
+      method: 'POST',
+      path,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    const text = await reply.body.text();
+    if (reply.statusCode !== 200) throw new Error(`${path} failed: ${reply.statusCode} ${text}`);
+    return JSON.parse(text);
+  };
+  const { handle } = (await post('/v1/Files/RemoteOpen', {
+    path: 'seq.log',
+    mode: 'append',
+    create: true,
+  })) as {
+    handle: string;
+  };
+  return {
+    print: () => post('/v1/Files/RemotePrint', { handle, data: benchLine }),
+    close: () => pool.close(),
+  };
+}
+
+async function measureSequential(
+  ctx: SuiteContext,
+  variant: SequentialVariant,
+  round: number,
+): Promise<SequentialRun> {
+  const dir = join(ctx.workDir, `seq-${variant.id}-r${round}`);
+  mkdirSync(dir, { recursive: true });
+  const server = await spawnServer(
+    'leasegate',
+    { root: join(dir, 'root'), stateDir: join(dir, 'state'), fsync: variant.fsync },
+    ctx.pinning,
+  );
+  try {
+    const printer =
+      variant.via === 'typed-client'
+        ? await typedClientPrinter(server.port)
+        : await undiciPrinter(server.port);
+    try {
+      // A fresh server needs a few thousand calls before its hot path is optimised (p99 is JIT time before that).
+      const warmUntil = performance.now() + ctx.settings.warmupSeconds * 1000;
+      for (let i = 0; i < ctx.settings.sequentialWarmup || performance.now() < warmUntil; i++)
+        await printer.print();
+      const samples = new Samples();
+      for (let i = 0; i < ctx.settings.sequentialCalls; i++) {
+        const t0 = performance.now();
+        await printer.print();
+        samples.add(performance.now() - t0);
+      }
+      return { variant: variant.id, round, calls: samples.length, ...samplesMs(samples) };
+    } finally {
+      await printer.close();
+    }
+  } finally {
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function samplesMs(samples: Samples): { p50Ms: number; p99Ms: number } {
+  const { p50, p99 } = samples.summary();
+  return { p50Ms: p50, p99Ms: p99 };
+}
+
+/** fdatasync after a 64-byte append, on a scratch file on the repository's disk (at most ~10 s). */
+export function probeFdatasync(ctx: SuiteContext): FsyncProbe {
+  const file = join(ctx.workDir, 'fdatasync-probe.log');
+  const fd = openSync(file, 'a');
+  const samples = new Samples();
+  const until = performance.now() + 10_000;
+  try {
+    const line = Buffer.from(benchLine);
+    while (samples.length < ctx.settings.fsyncSamples && performance.now() < until) {
+      writeSync(fd, line);
+      const t0 = performance.now();
+      fdatasyncSync(fd);
+      samples.add(performance.now() - t0);
+    }
+  } finally {
+    closeSync(fd);
+    rmSync(file, { force: true });
+  }
+  return { dir: ctx.workDir, samples: samples.length, ...samplesMs(samples) };
+}
+
+/** Runs each sequential variant `rounds` times (alternating), then the fdatasync probe. */
+export async function runSequential(ctx: SuiteContext): Promise<SequentialResult> {
+  const runs: SequentialRun[] = [];
+  for (let round = 1; round <= ctx.settings.rounds; round++) {
+    for (const variant of sequentialVariants) {
+      const run = await measureSequential(ctx, variant, round);
+      runs.push(run);
+      ctx.log(
+        `  round ${round}/${ctx.settings.rounds}  ${variant.label.padEnd(28)} p50 ${run.p50Ms.toFixed(3)} ms  p99 ${run.p99Ms.toFixed(3)} ms`,
+      );
+    }
+  }
+  const summary = sequentialVariants.map((variant): SequentialSummary => {
+    const mine = runs.filter((r) => r.variant === variant.id);
+    return {
+      variant: variant.id,
+      label: variant.label,
+      rounds: mine.length,
+      calls: mine.reduce((sum, r) => sum + r.calls, 0),
+      p50Ms: median(mine.map((r) => r.p50Ms)),
+      p99Ms: median(mine.map((r) => r.p99Ms)),
+    };
+  });
+  const fdatasync = probeFdatasync(ctx);
+  ctx.log(
+    `  fdatasync (64-byte append, ${fdatasync.samples} samples): p50 ${fdatasync.p50Ms.toFixed(3)} ms  p99 ${fdatasync.p99Ms.toFixed(3)} ms`,
+  );
+  return { runs, summary, fdatasync };
+}

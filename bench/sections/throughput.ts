@@ -1,0 +1,234 @@
+/**
+ * Throughput under load: each variant at each connection count, fresh server
+ * child per run, variants alternating A B C D A B C D so drift hits all alike.
+ * Each run: warm-up, then a measured load with the server's CPU time and peak
+ * RSS read from /proc and the load generator's own CPU use beside them.
+ */
+import { mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { request } from 'undici';
+import { connectGrpcLoader } from '../load/grpc-load.js';
+import { type LoadResult, runHttpLoad } from '../load/http-load.js';
+import { cpuMicros, peakRssBytes } from '../proc-stats.js';
+import { type ServerChild, type ServerKind, spawnServer } from '../servers/spawn.js';
+import { median } from '../stats.js';
+import { benchLine, type SuiteContext } from '../suite-context.js';
+
+/** One thing being measured. */
+export interface Variant {
+  readonly id: string;
+  readonly label: string;
+  readonly server: ServerKind;
+  readonly transport: 'http' | 'grpc';
+  /** A unique Idempotency-Key on every request. */
+  readonly uniqueKeys?: boolean;
+}
+
+/** The variants, in the order they alternate; the first is the baseline of every ratio. */
+export const variants: readonly Variant[] = [
+  { id: 'bare', label: 'bare Fastify append', server: 'bare-fastify', transport: 'http' },
+  { id: 'leasegate', label: 'leasegate RemotePrint', server: 'leasegate', transport: 'http' },
+  {
+    id: 'leasegate-keys',
+    label: 'leasegate RemotePrint + key',
+    server: 'leasegate',
+    transport: 'http',
+    uniqueKeys: true,
+  },
+  { id: 'grpc', label: 'grpc-js RemotePrint', server: 'grpc', transport: 'grpc' },
+];
+
+/** One measured run. */
+export interface ThroughputRun {
+  readonly variant: string;
+  readonly connections: number;
+  readonly round: number;
+  readonly ok: number;
+  readonly failed: number;
+  readonly reqPerSec: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  /** Server CPU (user + system, all threads) per successful call, in µs. */
+  readonly cpuUsPerReq: number | undefined;
+  /** Server VmHWM at the end of the run (warm-up included), in bytes. */
+  readonly peakRssBytes: number | undefined;
+  /** Load generator CPU use over the run, in % of one core (near 100: the generator may be the bound). */
+  readonly loadCpuPct: number;
+}
+
+/** Medians over rounds of one variant at one connection count. */
+export interface ThroughputSummary {
+  readonly variant: string;
+  readonly label: string;
+  readonly connections: number;
+  readonly rounds: number;
+  readonly reqPerSec: number;
+  /** reqPerSec over the baseline's at the same connections. */
+  readonly ratioToBare: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly cpuUsPerReq: number;
+  /** Median of the runs' peak RSS. */
+  readonly peakRssBytes: number;
+  /** Largest peak RSS of any round. */
+  readonly maxPeakRssBytes: number;
+  readonly failed: number;
+  readonly loadCpuPct: number;
+}
+
+function serverConfig(variant: Variant, dir: string): object {
+  if (variant.server === 'leasegate') return { root: join(dir, 'root'), stateDir: join(dir, 'state') };
+  return { file: join(dir, 'append.log') };
+}
+
+/** Opens the append handle a leasegate run prints through (RemoteOpen, append, create). */
+async function openLeasegateHandle(port: number): Promise<string> {
+  const reply = await request(`http://127.0.0.1:${port}/v1/Files/RemoteOpen`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ path: 'bench.log', mode: 'append', create: true }),
+  });
+  const text = await reply.body.text();
+  if (reply.statusCode !== 200) throw new Error(`RemoteOpen failed: ${reply.statusCode} ${text}`);
+  return (JSON.parse(text) as { handle: string }).handle;
+}
+
+/** A load at the run's connections, for a given number of seconds; `close` ends its client. */
+interface Loader {
+  run(seconds: number): Promise<LoadResult>;
+  close(): void;
+}
+
+async function loader(
+  variant: Variant,
+  server: ServerChild,
+  handle: string,
+  connections: number,
+): Promise<Loader> {
+  const data = benchLine;
+  if (variant.transport === 'grpc') {
+    const grpc = await connectGrpcLoader(server.port);
+    return { run: (seconds) => grpc.run({ handle, data }, connections, seconds), close: () => grpc.close() };
+  }
+  return {
+    run: (seconds) =>
+      runHttpLoad({
+        url: `http://127.0.0.1:${server.port}`,
+        path: variant.server === 'leasegate' ? '/v1/Files/RemotePrint' : '/append',
+        body: JSON.stringify({ handle, data }),
+        connections,
+        seconds,
+        uniqueKeys: variant.uniqueKeys === true,
+      }),
+    close: () => {},
+  };
+}
+
+async function measure(
+  ctx: SuiteContext,
+  variant: Variant,
+  connections: number,
+  round: number,
+): Promise<ThroughputRun> {
+  const dir = join(ctx.workDir, `${variant.id}-c${connections}-r${round}`);
+  mkdirSync(dir, { recursive: true });
+  const server = await spawnServer(variant.server, serverConfig(variant, dir), ctx.pinning);
+  try {
+    const handle = variant.server === 'leasegate' ? await openLeasegateHandle(server.port) : server.handle;
+    const load = await loader(variant, server, handle, connections);
+    let result: LoadResult;
+    let cpu0: number | undefined;
+    let cpu1: number | undefined;
+    let self: NodeJS.CpuUsage;
+    try {
+      await load.run(ctx.settings.warmupSeconds);
+      cpu0 = cpuMicros(server.pid);
+      const self0 = process.cpuUsage();
+      result = await load.run(ctx.settings.seconds);
+      cpu1 = cpuMicros(server.pid);
+      self = process.cpuUsage(self0);
+    } finally {
+      load.close();
+    }
+    const rss = peakRssBytes(server.pid);
+    return {
+      variant: variant.id,
+      connections,
+      round,
+      ok: result.ok,
+      failed: result.failed,
+      reqPerSec: result.ok / result.seconds,
+      p50Ms: result.p50Ms,
+      p99Ms: result.p99Ms,
+      cpuUsPerReq:
+        cpu0 !== undefined && cpu1 !== undefined && result.ok > 0 ? (cpu1 - cpu0) / result.ok : undefined,
+      peakRssBytes: rss,
+      loadCpuPct: ((self.user + self.system) / (result.seconds * 1e6)) * 100,
+    };
+  } finally {
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Runs every variant at every connection count, `rounds` times, alternating variants. */
+export async function runThroughput(
+  ctx: SuiteContext,
+  only: readonly Variant[] = variants,
+): Promise<ThroughputRun[]> {
+  const runs: ThroughputRun[] = [];
+  const { rounds, connections } = ctx.settings;
+  for (let round = 1; round <= rounds; round++) {
+    for (const c of connections) {
+      for (const variant of only) {
+        const run = await measure(ctx, variant, c, round);
+        runs.push(run);
+        ctx.log(
+          `  round ${round}/${rounds}  c=${String(c).padStart(3)}  ${variant.label.padEnd(30)} ` +
+            `${run.reqPerSec.toFixed(0).padStart(6)} req/s  p99 ${run.p99Ms.toFixed(2)} ms` +
+            (run.failed > 0 ? `  (${run.failed} failed)` : ''),
+        );
+      }
+    }
+  }
+  return runs;
+}
+
+const nums = (values: readonly (number | undefined)[]): number[] =>
+  values.filter((v): v is number => v !== undefined);
+
+/** Medians over rounds, with each variant's ratio to the baseline (the first variant) at the same connections. */
+export function summariseThroughput(
+  runs: readonly ThroughputRun[],
+  only: readonly Variant[] = variants,
+): ThroughputSummary[] {
+  const summaries: ThroughputSummary[] = [];
+  const connections = [...new Set(runs.map((r) => r.connections))];
+  const baseline = only[0]?.id;
+  for (const c of connections) {
+    const bareRuns = runs.filter((r) => r.variant === baseline && r.connections === c);
+    const bare = median(bareRuns.map((r) => r.reqPerSec));
+    for (const variant of only) {
+      const mine = runs.filter((r) => r.variant === variant.id && r.connections === c);
+      if (mine.length === 0) continue;
+      const reqPerSec = median(mine.map((r) => r.reqPerSec));
+      const rss = nums(mine.map((r) => r.peakRssBytes));
+      summaries.push({
+        variant: variant.id,
+        label: variant.label,
+        connections: c,
+        rounds: mine.length,
+        reqPerSec,
+        ratioToBare: reqPerSec / bare,
+        p50Ms: median(mine.map((r) => r.p50Ms)),
+        p99Ms: median(mine.map((r) => r.p99Ms)),
+        cpuUsPerReq: median(nums(mine.map((r) => r.cpuUsPerReq))),
+        peakRssBytes: median(rss),
+        maxPeakRssBytes: rss.length > 0 ? Math.max(...rss) : Number.NaN,
+        failed: mine.reduce((sum, r) => sum + r.failed, 0),
+        loadCpuPct: median(mine.map((r) => r.loadCpuPct)),
+      });
+    }
+  }
+  return summaries;
+}
