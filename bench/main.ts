@@ -117,7 +117,17 @@ async function main(): Promise<void> {
   const throughput = summariseThroughput(throughputRuns);
   const goals = checkGoals(throughput, sequential?.summary ?? []);
   heading('results (medians over rounds)');
-  if (throughput.length > 0) console.log(`${formatThroughput(throughput)}\n`);
+  if (throughput.length > 0) {
+    console.log(formatThroughput(throughput));
+    const noisy = throughput.filter((r) => r.otherCpuPct > 10);
+    if (noisy.length > 0) {
+      console.log(
+        `note: other processes used > 10% of a core during ${noisy.length} of ${throughput.length} rows ` +
+          '(other CPU %): the machine was shared, treat those figures with care',
+      );
+    }
+    console.log('');
+  }
   if (sequential) console.log(`${formatSequential(sequential)}\n`);
   console.log(formatGoals(goals));
   if (profile) {

@@ -42,3 +42,22 @@ export function peakRssBytes(pid: number): number | undefined {
     return undefined;
   }
 }
+
+/** Machine-wide CPU time so far (every core), in µs: busy (steal excluded) and stolen by the hypervisor. */
+export interface MachineCpu {
+  readonly busyMicros: number;
+  readonly stealMicros: number;
+}
+
+/** Reads the machine-wide `cpu` line of /proc/stat. */
+export function machineCpu(): MachineCpu | undefined {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] ?? '';
+    const [, user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).map(Number);
+    const toMicros = (ticks: number) => (ticks * 1e6) / clockTicks();
+    const busy = (user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0);
+    return { busyMicros: toMicros(busy), stealMicros: toMicros(steal ?? 0) };
+  } catch {
+    return undefined;
+  }
+}

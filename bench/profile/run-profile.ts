@@ -8,6 +8,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { runHttpLoad } from '../load/http-load.js';
+import { waitForQuiet } from '../quiet.js';
 import { spawnServer } from '../servers/spawn.js';
 import { benchLine, type SuiteContext } from '../suite-context.js';
 import { type CpuProfile, type ProfileSummary, summariseProfile } from './summarise.js';
@@ -31,6 +32,7 @@ export async function runProfile(ctx: SuiteContext, root: string): Promise<Profi
   const dir = join(ctx.workDir, 'profile');
   mkdirSync(profileDir, { recursive: true });
   mkdirSync(dir, { recursive: true });
+  await waitForQuiet();
   const server = await spawnServer(
     'leasegate',
     { root: join(dir, 'root'), stateDir: join(dir, 'state') },

@@ -30,6 +30,7 @@ export function formatThroughput(rows: readonly ThroughputSummary[]): string {
       mib(r.peakRssBytes),
       String(r.failed),
       fixed(r.loadCpuPct, 0),
+      fixed(r.otherCpuPct, 0),
     ]),
   );
 }

@@ -7,6 +7,7 @@ import { closeSync, fdatasyncSync, mkdirSync, openSync, rmSync, writeSync } from
 import { join } from 'node:path';
 import { Pool } from 'undici';
 import { createClient } from '../../client/index.js';
+import { waitForQuiet } from '../quiet.js';
 import { spawnServer } from '../servers/spawn.js';
 import { median, Samples } from '../stats.js';
 import { benchLine, type SuiteContext } from '../suite-context.js';
@@ -162,6 +163,8 @@ export async function runSequential(ctx: SuiteContext): Promise<SequentialResult
   const runs: SequentialRun[] = [];
   for (let round = 1; round <= ctx.settings.rounds; round++) {
     for (const variant of sequentialVariants) {
+      const waited = await waitForQuiet();
+      if (waited > 0) ctx.log(`  (waited ${waited.toFixed(1)} s for the machine to quieten)`);
       const run = await measureSequential(ctx, variant, round);
       runs.push(run);
       ctx.log(

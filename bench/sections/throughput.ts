@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { request } from 'undici';
 import { connectGrpcLoader } from '../load/grpc-load.js';
 import { type LoadResult, runHttpLoad } from '../load/http-load.js';
-import { cpuMicros, peakRssBytes } from '../proc-stats.js';
+import { cpuMicros, type MachineCpu, machineCpu, peakRssBytes } from '../proc-stats.js';
+import { waitForQuiet } from '../quiet.js';
 import { type ServerChild, type ServerKind, spawnServer } from '../servers/spawn.js';
 import { median } from '../stats.js';
 import { benchLine, type SuiteContext } from '../suite-context.js';
@@ -54,6 +55,12 @@ export interface ThroughputRun {
   readonly peakRssBytes: number | undefined;
   /** Load generator CPU use over the run, in % of one core (near 100: the generator may be the bound). */
   readonly loadCpuPct: number;
+  /**
+   * CPU used by other processes on the machine during the run (and time the
+   * hypervisor stole), in % of one core: noise that the alternation spreads
+   * over all variants but that makes single runs unreliable.
+   */
+  readonly otherCpuPct: number | undefined;
 }
 
 /** Medians over rounds of one variant at one connection count. */
@@ -74,6 +81,8 @@ export interface ThroughputSummary {
   readonly maxPeakRssBytes: number;
   readonly failed: number;
   readonly loadCpuPct: number;
+  /** Median over rounds of the other processes' CPU use, in % of one core. */
+  readonly otherCpuPct: number;
 }
 
 function serverConfig(variant: Variant, dir: string): object {
@@ -140,17 +149,31 @@ async function measure(
     let cpu0: number | undefined;
     let cpu1: number | undefined;
     let self: NodeJS.CpuUsage;
+    let machine0: MachineCpu | undefined;
+    let machine1: MachineCpu | undefined;
     try {
       await load.run(ctx.settings.warmupSeconds);
+      machine0 = machineCpu();
       cpu0 = cpuMicros(server.pid);
       const self0 = process.cpuUsage();
       result = await load.run(ctx.settings.seconds);
       cpu1 = cpuMicros(server.pid);
       self = process.cpuUsage(self0);
+      machine1 = machineCpu();
     } finally {
       load.close();
     }
     const rss = peakRssBytes(server.pid);
+    const serverMicros = cpu0 !== undefined && cpu1 !== undefined ? cpu1 - cpu0 : undefined;
+    const selfMicros = self.user + self.system;
+    const other =
+      machine0 && machine1 && serverMicros !== undefined
+        ? machine1.busyMicros -
+          machine0.busyMicros -
+          serverMicros -
+          selfMicros +
+          (machine1.stealMicros - machine0.stealMicros)
+        : undefined;
     return {
       variant: variant.id,
       connections,
@@ -160,10 +183,10 @@ async function measure(
       reqPerSec: result.ok / result.seconds,
       p50Ms: result.p50Ms,
       p99Ms: result.p99Ms,
-      cpuUsPerReq:
-        cpu0 !== undefined && cpu1 !== undefined && result.ok > 0 ? (cpu1 - cpu0) / result.ok : undefined,
+      cpuUsPerReq: serverMicros !== undefined && result.ok > 0 ? serverMicros / result.ok : undefined,
       peakRssBytes: rss,
-      loadCpuPct: ((self.user + self.system) / (result.seconds * 1e6)) * 100,
+      loadCpuPct: (selfMicros / (result.seconds * 1e6)) * 100,
+      otherCpuPct: other === undefined ? undefined : Math.max(0, (other / (result.seconds * 1e6)) * 100),
     };
   } finally {
     await server.stop();
@@ -181,11 +204,14 @@ export async function runThroughput(
   for (let round = 1; round <= rounds; round++) {
     for (const c of connections) {
       for (const variant of only) {
+        const waited = await waitForQuiet();
+        if (waited > 0) ctx.log(`  (waited ${waited.toFixed(1)} s for the machine to quieten)`);
         const run = await measure(ctx, variant, c, round);
         runs.push(run);
         ctx.log(
           `  round ${round}/${rounds}  c=${String(c).padStart(3)}  ${variant.label.padEnd(30)} ` +
             `${run.reqPerSec.toFixed(0).padStart(6)} req/s  p99 ${run.p99Ms.toFixed(2)} ms` +
+            (run.otherCpuPct !== undefined ? `  other CPU ${run.otherCpuPct.toFixed(0)}%` : '') +
             (run.failed > 0 ? `  (${run.failed} failed)` : ''),
         );
       }
@@ -227,6 +253,7 @@ export function summariseThroughput(
         maxPeakRssBytes: rss.length > 0 ? Math.max(...rss) : Number.NaN,
         failed: mine.reduce((sum, r) => sum + r.failed, 0),
         loadCpuPct: median(mine.map((r) => r.loadCpuPct)),
+        otherCpuPct: median(nums(mine.map((r) => r.otherCpuPct))),
       });
     }
   }
