@@ -18,14 +18,34 @@ export async function registerDocs(app: FastifyInstance, documents: ServedDocume
   const yaml = stringify(documents.openapi, { lineWidth: 0 });
   const json = JSON.stringify(documents.openapi);
   const openrpc = JSON.stringify(documents.openrpc);
-  app.get('/openapi.json', { schema: { hide: true } }, (_req, reply) => reply.type('application/json').send(json));
-  app.get('/openapi.yaml', { schema: { hide: true } }, (_req, reply) => reply.type('application/yaml').send(yaml));
-  app.get('/openrpc.json', { schema: { hide: true } }, (_req, reply) => reply.type('application/json').send(openrpc));
+  app.get('/openapi.json', { schema: { hide: true } }, (_req, reply) =>
+    reply.type('application/json').send(json),
+  );
+  app.get('/openapi.yaml', { schema: { hide: true } }, (_req, reply) =>
+    reply.type('application/yaml').send(yaml),
+  );
+  app.get('/openrpc.json', { schema: { hide: true } }, (_req, reply) =>
+    reply.type('application/json').send(openrpc),
+  );
 
   await app.register(swagger, { mode: 'static', specification: { document: documents.openapi as never } });
   await app.register(swaggerUi, {
     routePrefix: '/docs',
-    uiConfig: { docExpansion: 'list', deepLinking: true, tryItOutEnabled: true, validatorUrl: null },
+    // BaseLayout: the reference without Swagger's "Explore" bar, which would invite loading other documents.
+    uiConfig: {
+      docExpansion: 'list',
+      deepLinking: true,
+      tryItOutEnabled: true,
+      validatorUrl: null,
+      layout: 'BaseLayout',
+    },
+    theme: { title: 'leasegate API reference' },
     staticCSP: true,
+    // "Try it out" must call the server that serves the page, whatever its host and port: the
+    // document's own servers entry names the default address only.
+    transformSpecification: (document) => ({
+      ...document,
+      servers: [{ url: '/', description: 'this server' }],
+    }),
   });
 }
