@@ -96,6 +96,7 @@ describe('/docs in headless Chromium', () => {
         });
         await page.goto(`${s.url}/docs`, { waitUntil: 'networkidle' });
         await page.getByText('/v1/Files/RemoteOpen', { exact: true }).first().waitFor({ state: 'visible' });
+        // biome-ignore lint/performance/useDomNodeTextContent: the rendered text is what a reader sees; hidden nodes must not count.
         const text = await page.locator('body').innerText();
         for (const path of methodPaths) expect(text).toContain(path);
         expect(text).toContain('RemoteOpen');
