@@ -92,16 +92,23 @@ export class Sandbox {
     return real;
   }
 
-  /** For a partly missing folder chain: the deepest existing ancestor must be inside; the rest is appended. */
+  /**
+   * For a partly missing folder chain: the deepest existing ancestor must be inside, and the
+   * first missing component must not be a dangling link (its target cannot be vouched for:
+   * the kernel would follow it); the rest is appended.
+   */
   private async realDeepest(segs: string[], display: string): Promise<string> {
     for (let i = segs.length - 1; i >= 0; i--) {
+      let real: string;
       try {
-        const real = await fsp.realpath(path.join(this.realRoot, ...segs.slice(0, i)));
-        if (!this.contains(real)) throw outsideRoot(display);
-        return path.join(real, ...segs.slice(i));
-      } catch (error) {
-        if (error instanceof RpcError) throw error;
+        real = await fsp.realpath(path.join(this.realRoot, ...segs.slice(0, i)));
+      } catch {
+        continue;
       }
+      if (!this.contains(real)) throw outsideRoot(display);
+      const next = await fsp.lstat(path.join(real, segs[i] as string)).catch(() => undefined);
+      if (next?.isSymbolicLink()) throw outsideRoot(display);
+      return path.join(real, ...segs.slice(i));
     }
     return path.join(this.realRoot, ...segs);
   }
