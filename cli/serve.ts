@@ -1,7 +1,7 @@
-import { createServer, type Server } from 'node:http';
 import { lstat, mkdir, unlink } from 'node:fs/promises';
-import type { FastifyInstance } from 'fastify';
+import { createServer, type Server } from 'node:http';
 import { isIP } from 'node:net';
+import type { FastifyInstance } from 'fastify';
 import { buildServer } from '../server/app.js';
 import {
   checkOptions,
@@ -13,7 +13,11 @@ import {
 } from '../server/options.js';
 
 /** Defaults of `leasegate serve` (the embedded default a new user runs). */
-export const serveDefaults: ServerOptions = { ...defaultServerOptions, root: './data', stateDir: './.leasegate' };
+export const serveDefaults: ServerOptions = {
+  ...defaultServerOptions,
+  root: './data',
+  stateDir: './.leasegate',
+};
 
 /** `leasegate serve --help`. */
 export function serveHelp(): string {
@@ -23,7 +27,16 @@ export function serveHelp(): string {
     const arg = d.kind === 'boolean' ? '' : d.values ? ` <${d.values.join('|')}>` : ' <value>';
     return `  --${d.flag}${arg}\n      ${d.help}. Default: ${shown}. Env: ${d.env}`;
   });
-  return ['Usage: leasegate serve [options]', '', 'Runs the gateway. Every option can also be set by its environment variable.', '', 'Options:', ...lines, '  --help\n      show this help', ''].join('\n');
+  return [
+    'Usage: leasegate serve [options]',
+    '',
+    'Runs the gateway. Every option can also be set by its environment variable.',
+    '',
+    'Options:',
+    ...lines,
+    '  --help\n      show this help',
+    '',
+  ].join('\n');
 }
 
 /** Parsed `serve` arguments: the options, and which ones were given explicitly. */
@@ -85,7 +98,9 @@ export async function runServe(argv: readonly string[]): Promise<number> {
     args = parseServeArgs(argv, process.env);
     const { options } = args;
     if (!isLoopback(options.host) && options.tokens === undefined && !options.insecure) {
-      throw new Error(`refusing to listen on ${options.host} without --tokens: add --tokens FILE, or --insecure to allow it`);
+      throw new Error(
+        `refusing to listen on ${options.host} without --tokens: add --tokens FILE, or --insecure to allow it`,
+      );
     }
   } catch (error) {
     process.stderr.write(`leasegate serve: ${(error as Error).message}\n`);
@@ -95,6 +110,16 @@ export async function runServe(argv: readonly string[]): Promise<number> {
   if (options.stateDir !== undefined) await mkdir(options.stateDir, { recursive: true });
   const app = await buildServer(options);
   const tcp = options.socket === undefined || explicit.has('port') || explicit.has('host');
+  // The socket server is made, and its close hooked, before the app is ready: Fastify takes no hooks after.
+  const socketServer =
+    options.socket === undefined ? undefined : createServer((req, res) => app.routing(req, res));
+  if (socketServer !== undefined) {
+    app.addHook('onClose', (_app, done) => {
+      if (!socketServer.listening) return done();
+      socketServer.close(() => done());
+      socketServer.closeIdleConnections();
+    });
+  }
   const lines: string[] = [];
   try {
     if (tcp) {
@@ -107,12 +132,11 @@ export async function runServe(argv: readonly string[]): Promise<number> {
     } else {
       await app.ready();
     }
-    if (options.socket !== undefined) {
-      const socketServer = await listenOnSocket(app, options.socket);
-      app.addHook('onClose', (_app, done) => {
-        socketServer.close(() => done());
-      });
-      lines.push(`leasegate listening on unix:${options.socket} (docs: curl --unix-socket ${options.socket} http://localhost/docs)`);
+    if (socketServer !== undefined && options.socket !== undefined) {
+      await listenOnSocket(socketServer, options.socket);
+      lines.push(
+        `leasegate listening on unix:${options.socket} (docs: curl --unix-socket ${options.socket} http://localhost/docs)`,
+      );
     }
   } catch (error) {
     process.stderr.write(`leasegate serve: cannot listen: ${(error as Error).message}\n`);
@@ -123,16 +147,14 @@ export async function runServe(argv: readonly string[]): Promise<number> {
   return waitForSignal(app);
 }
 
-/** Serves the same routes on a Unix domain socket (a stale socket file is replaced). */
-async function listenOnSocket(app: FastifyInstance, socketPath: string): Promise<Server> {
+/** Listens on a Unix domain socket with the app's routes (a stale socket file is replaced). */
+async function listenOnSocket(server: Server, socketPath: string): Promise<void> {
   const existing = await lstat(socketPath).catch(() => undefined);
   if (existing?.isSocket()) await unlink(socketPath);
-  const server = createServer((req, res) => app.routing(req, res));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(socketPath, () => resolve());
   });
-  return server;
 }
 
 async function waitForSignal(app: FastifyInstance): Promise<number> {
