@@ -12,6 +12,8 @@ import { type Clock, systemClock } from './clock/clock.js';
 import { registerDocs } from './docs/docs-plugin.js';
 import { registerErrorHandler } from './errors/error-handler.js';
 import { HandleTable } from './handles/handle-table.js';
+import { MemoryIdempotencyStore } from './idempotency/memory-store.js';
+import type { IdempotencyStore } from './idempotency/store.js';
 import { LeaseTable } from './leases/lease-table.js';
 import { Metrics } from './metrics/metrics.js';
 import { checkOptions, defaultServerOptions, type ServerOptions } from './options.js';
@@ -38,6 +40,8 @@ export interface BuildOptions extends Partial<ServerOptions> {
   clock?: Clock;
   /** More services to serve (from `leasegate gen` on a user's schemas). */
   services?: ExtraServices[];
+  /** Idempotency store (default: in memory, bounded by the idempotency options). */
+  idempotencyStore?: IdempotencyStore;
 }
 
 /** The built-in services' definitions (generated from schemas/). */
@@ -59,7 +63,7 @@ declare module 'fastify' {
  * metrics. It never listens; the CLI (or a test) calls `listen`.
  */
 export async function buildServer(build: BuildOptions = {}): Promise<FastifyInstance> {
-  const { clock = systemClock, services: extra = [], ...given } = build;
+  const { clock = systemClock, services: extra = [], idempotencyStore, ...given } = build;
   const options: ServerOptions = { ...defaultServerOptions, ...stripUndefined(given) };
   checkOptions(options);
 
@@ -138,11 +142,21 @@ export async function buildServer(build: BuildOptions = {}): Promise<FastifyInst
     done();
   });
 
-  registerHttpTransport(app, { registry, principals, maxDeadlineMs: options.maxDeadlineMs });
+  const idempotency =
+    idempotencyStore ??
+    new MemoryIdempotencyStore({
+      clock,
+      retentionMs: options.idempotencyRetentionMs,
+      maxEntries: options.idempotencyMaxEntries,
+      maxBytes: options.idempotencyMaxBytes,
+    });
+  const keys = { idempotency, requireIdempotencyKey: options.requireIdempotencyKey };
+  registerHttpTransport(app, { registry, principals, maxDeadlineMs: options.maxDeadlineMs, ...keys });
   registerJsonRpcTransport(app, {
     registry,
     principals,
     maxDeadlineMs: options.maxDeadlineMs,
+    ...keys,
     openrpc: () => openrpc,
     observe: (method, code, seconds) => metrics.observe(method, code, seconds),
   });

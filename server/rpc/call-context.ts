@@ -5,7 +5,11 @@ import type { Principal } from '../auth/principals.js';
 import type { CallContext } from './context.js';
 
 /** Reads the call's deadline and idempotency key from the request headers. */
-export function callContext(principal: Principal, headers: IncomingHttpHeaders, maxDeadlineMs: number): CallContext {
+export function callContext(
+  principal: Principal,
+  headers: IncomingHttpHeaders,
+  maxDeadlineMs: number,
+): CallContext {
   let budget = maxDeadlineMs;
   const timeout = headers[Header.RpcTimeoutMs];
   if (timeout !== undefined) {

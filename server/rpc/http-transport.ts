@@ -2,16 +2,24 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Header } from '../../common/headers.js';
 import { RpcError } from '../../common/rpc-error.js';
 import type { Principals } from '../auth/principals.js';
-import { sendError } from '../errors/error-handler.js';
+import { sendError, toRpcError } from '../errors/error-handler.js';
+import { fingerprint } from '../idempotency/fingerprint.js';
+import { isFinal, keyMissingError } from '../idempotency/policy.js';
+import { type KeyedAnswer, type RunOutcome, runOnce } from '../idempotency/run-once.js';
+import type { IdempotencyStore, StoredResponse } from '../idempotency/store.js';
 import { callContext } from './call-context.js';
 import type { CallContext } from './context.js';
-import { invoke, type MethodRegistry, type RegisteredMethod } from './registry.js';
+import { failLate, invoke, type MethodRegistry, type RegisteredMethod, settleBy } from './registry.js';
 
 /** What the per-method transport needs. */
 export interface HttpTransportOptions {
   registry: MethodRegistry;
   principals: Principals;
   maxDeadlineMs: number;
+  /** Where keyed calls are recorded. */
+  idempotency: IdempotencyStore;
+  /** Refuse non-idempotent calls without an Idempotency-Key (400 idempotency_key_missing). */
+  requireIdempotencyKey: boolean;
 }
 
 declare module 'fastify' {
@@ -26,10 +34,91 @@ function finish(reply: FastifyReply, ctx: CallContext, result: unknown): Fastify
   return reply.send(result);
 }
 
+/**
+ * Sends a response body that is already serialised: a keyed call's first
+ * answer or its replay. Both transports send stored responses this way.
+ */
+export function sendStored(reply: FastifyReply, response: StoredResponse, replayed: boolean): FastifyReply {
+  if (response.leaseRemainingMs !== undefined)
+    reply.header(Header.LeaseRemainingMs, String(response.leaseRemainingMs));
+  if (replayed) reply.header(Header.IdempotentReplayed, 'true');
+  reply.code(response.status);
+  if (response.status >= 400) reply.rpcCode = storedCode(response.body);
+  if (response.body === '') return reply.send();
+  return reply.type('application/json; charset=utf-8').send(response.body);
+}
+
+/** The error code of a stored error body (metrics label of a replayed error). */
+function storedCode(body: string): string {
+  try {
+    const code = (JSON.parse(body) as { code?: unknown }).code;
+    return typeof code === 'string' ? code : 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** Sends a keyed call's answer: a failed first run goes through the error handler, like an unkeyed one. */
+function sendAnswer(reply: FastifyReply, answer: KeyedAnswer): FastifyReply {
+  if (answer.error !== undefined) throw answer.error;
+  return sendStored(reply, answer.response, answer.replayed);
+}
+
+/** The per-method form of one call's outcome: the route's serialiser for success, the error body otherwise. */
+function httpOutcome(
+  method: RegisteredMethod,
+  body: unknown,
+  ctx: CallContext,
+  serialize: (result: unknown) => string,
+): RunOutcome | Promise<RunOutcome> {
+  const ok = (result: unknown): RunOutcome => ({
+    response: { status: 200, body: serialize(result), leaseRemainingMs: ctx.leaseRemainingMs },
+    final: true,
+  });
+  const failed = (thrown: unknown): RunOutcome => {
+    const error = toRpcError(thrown);
+    const response = {
+      status: error.httpStatus,
+      body: JSON.stringify(error.toBody()),
+      leaseRemainingMs: ctx.leaseRemainingMs,
+    };
+    return { response, final: isFinal(error), error };
+  };
+  let out: unknown;
+  try {
+    out = invoke(method, body, ctx);
+  } catch (error) {
+    return failed(error);
+  }
+  return out instanceof Promise ? out.then(ok, failed) : ok(out);
+}
+
+/** A call with an Idempotency-Key: run at most once, replayed after (see idempotency/run-once.ts). */
+function keyedCall(
+  store: IdempotencyStore,
+  method: RegisteredMethod,
+  body: unknown,
+  ctx: CallContext,
+  reply: FastifyReply,
+): FastifyReply | Promise<FastifyReply> {
+  const serialize =
+    (reply.getSerializationFunction('200') as ((result: unknown) => string) | undefined) ?? JSON.stringify;
+  const answer = runOnce(store, {
+    scope: ctx.principal,
+    key: ctx.idempotencyKey as string,
+    fingerprint: fingerprint('http', method.fullName, body),
+    deadline: ctx.deadline,
+    run: () => httpOutcome(method, body, ctx, serialize),
+    late: failLate,
+  });
+  return answer instanceof Promise ? answer.then((a) => sendAnswer(reply, a)) : sendAnswer(reply, answer);
+}
+
 /** One `POST /v1/{Service}/{Method}` route per method, validated and serialised by the method's schemas. */
 export function registerHttpTransport(app: FastifyInstance, options: HttpTransportOptions): void {
-  const { registry, principals, maxDeadlineMs } = options;
+  const { registry, principals, maxDeadlineMs, idempotency } = options;
   for (const method of registry.byName.values()) {
+    const keyRequired = options.requireIdempotencyKey && !method.method.idempotent;
     app.post(method.path, {
       schema: {
         body: { $ref: method.requestRef },
@@ -37,15 +126,26 @@ export function registerHttpTransport(app: FastifyInstance, options: HttpTranspo
       },
       config: { rpcMethod: method.fullName },
       handler: (request: FastifyRequest, reply: FastifyReply) => {
-        const ctx = callContext(principals.resolve(request.headers.authorization), request.headers, maxDeadlineMs);
+        const ctx = callContext(
+          principals.resolve(request.headers.authorization),
+          request.headers,
+          maxDeadlineMs,
+        );
+        if (ctx.idempotencyKey !== undefined) return keyedCall(idempotency, method, request.body, ctx, reply);
+        if (keyRequired) throw keyMissingError(method.fullName);
+        // The hot path: a synchronous method (RemotePrint) answers without timer or promise.
         const out = invoke(method, request.body, ctx);
-        if (out instanceof Promise) return out.then((result) => finish(reply, ctx, result));
+        if (out instanceof Promise)
+          return settleBy(out, ctx.deadline, failLate).then((result) => finish(reply, ctx, result));
         return finish(reply, ctx, out);
       },
     });
   }
 
-  const knownPaths = new Set(['/jsonrpc', ...[...registry.byName.values()].map((m: RegisteredMethod) => m.path)]);
+  const knownPaths = new Set([
+    '/jsonrpc',
+    ...[...registry.byName.values()].map((m: RegisteredMethod) => m.path),
+  ]);
   app.setNotFoundHandler((request, reply) => {
     const url = request.url.split('?')[0] ?? '';
     if (knownPaths.has(url)) {
@@ -71,6 +171,13 @@ export function registerHttpTransport(app: FastifyInstance, options: HttpTranspo
         }),
       );
     }
-    return sendError(reply, new RpcError({ code: 'not_found', message: `no such page: ${url}`, details: { reason: 'unknown_path' } }));
+    return sendError(
+      reply,
+      new RpcError({
+        code: 'not_found',
+        message: `no such page: ${url}`,
+        details: { reason: 'unknown_path' },
+      }),
+    );
   });
 }

@@ -4,9 +4,21 @@ import { Header } from '../../common/headers.js';
 import { RpcError } from '../../common/rpc-error.js';
 import type { Principals } from '../auth/principals.js';
 import { toRpcError } from '../errors/error-handler.js';
+import { fingerprint } from '../idempotency/fingerprint.js';
+import { isFinal, keyMissingError } from '../idempotency/policy.js';
+import { type RunOutcome, runOnce } from '../idempotency/run-once.js';
+import type { IdempotencyStore, StoredResponse } from '../idempotency/store.js';
 import { callContext } from './call-context.js';
 import type { CallContext } from './context.js';
-import { invoke, type MethodRegistry } from './registry.js';
+import { sendStored } from './http-transport.js';
+import {
+  deadlineBeforeStartError,
+  deadlinePassedError,
+  invoke,
+  type MethodRegistry,
+  type RegisteredMethod,
+  settleBy,
+} from './registry.js';
 import { validationError } from './validation.js';
 
 type Id = string | number | null;
@@ -21,6 +33,10 @@ export interface JsonRpcTransportOptions {
   registry: MethodRegistry;
   principals: Principals;
   maxDeadlineMs: number;
+  /** Where keyed requests are recorded (a key covers the whole request, batch or single). */
+  idempotency: IdempotencyStore;
+  /** Refuse requests holding a non-idempotent call when they carry no Idempotency-Key. */
+  requireIdempotencyKey: boolean;
   /** The OpenRPC document `rpc.discover` returns. */
   openrpc: () => unknown;
   /** Called once per executed call (metrics). */
@@ -28,61 +44,254 @@ export interface JsonRpcTransportOptions {
 }
 
 const failure = (id: Id, code: number, message: string, data?: unknown): JsonRpcResponse =>
-  data === undefined ? { jsonrpc: '2.0', id, error: { code, message } } : { jsonrpc: '2.0', id, error: { code, message, data } };
+  data === undefined
+    ? { jsonrpc: '2.0', id, error: { code, message } }
+    : { jsonrpc: '2.0', id, error: { code, message, data } };
 
 /** The JSON-RPC error object of an application error: `data.code` is the contract's string code. */
 export function jsonRpcError(id: Id, error: RpcError): JsonRpcResponse {
   return failure(id, codeInfo[error.code].jsonRpcCode, error.message, error.toBody());
 }
 
-const isId = (v: unknown): v is Id => v === null || typeof v === 'string' || (typeof v === 'number' && Number.isFinite(v));
+const isId = (v: unknown): v is Id =>
+  v === null || typeof v === 'string' || (typeof v === 'number' && Number.isFinite(v));
+
+/** One message of a request, checked and validated before anything runs. */
+interface Message {
+  /** The valid call to run; undefined when the message is answered without running. */
+  readonly method: RegisteredMethod | undefined;
+  readonly id: Id;
+  /** Whether a response is owed (false for notifications). */
+  readonly hasId: boolean;
+  /** Validated params (defaults filled, unknown fields dropped). */
+  readonly params: unknown;
+  /** The answer of a message that does not run (protocol error, invalid params, rpc.discover). */
+  readonly response: JsonRpcResponse | undefined;
+}
+
+/** The progress of one request's calls, run in order. */
+interface Run {
+  readonly responses: (JsonRpcResponse | undefined)[];
+  /** Index of the message running or next to run. */
+  next: number;
+  /** Whether a call succeeded or failed finally (see idempotency/policy.ts): then a keyed request is stored. */
+  final: boolean;
+  /** Lease-Remaining-Ms of a single call. */
+  leaseRemainingMs: number | undefined;
+}
 
 /**
  * JSON-RPC 2.0 at `POST /jsonrpc`: single calls, batches (run in order), notifications
  * (run, never answered) and the specification's error codes. The body is parsed here,
  * not by Fastify, so that malformed JSON is answered with -32700 in JSON-RPC form.
+ *
+ * An Idempotency-Key covers the whole request: the whole response body is stored
+ * and replayed. It is stored unless no call in it succeeded or failed finally
+ * (every call was invalid, or failed in a way a retry may fix: see
+ * idempotency/policy.ts), since then running it again is safe. Request-level
+ * refusals (bad headers, a missing, reused or in-use key) answer every call of
+ * the request with the same error object, and nothing runs.
  */
 export function registerJsonRpcTransport(app: FastifyInstance, options: JsonRpcTransportOptions): void {
-  const { registry, principals, maxDeadlineMs, observe } = options;
+  const { registry, principals, maxDeadlineMs, observe, idempotency } = options;
 
-  async function runOne(message: unknown, ctxFor: () => CallContext): Promise<{ response?: JsonRpcResponse; ctx?: CallContext }> {
+  function answered(hasId: boolean, response: JsonRpcResponse): Message {
+    return {
+      method: undefined,
+      id: response.id,
+      hasId,
+      params: undefined,
+      response: hasId ? response : undefined,
+    };
+  }
+
+  function prepare(message: unknown): Message {
     if (typeof message !== 'object' || message === null || Array.isArray(message)) {
-      return { response: failure(null, JsonRpcError.InvalidRequest, 'Invalid Request') };
+      return answered(true, failure(null, JsonRpcError.InvalidRequest, 'Invalid Request'));
     }
     const m = message as Record<string, unknown>;
     const hasId = Object.hasOwn(m, 'id');
     const id: Id = hasId && isId(m.id) ? m.id : null;
     if (m.jsonrpc !== '2.0' || typeof m.method !== 'string' || (hasId && !isId(m.id))) {
-      return { response: failure(id, JsonRpcError.InvalidRequest, 'Invalid Request') };
+      return answered(true, failure(id, JsonRpcError.InvalidRequest, 'Invalid Request'));
     }
     if (m.params !== undefined && (typeof m.params !== 'object' || m.params === null)) {
-      return { response: failure(id, JsonRpcError.InvalidRequest, 'Invalid Request: params must be an object or an array') };
+      return answered(
+        true,
+        failure(id, JsonRpcError.InvalidRequest, 'Invalid Request: params must be an object or an array'),
+      );
     }
-    const answer = (r: JsonRpcResponse): { response?: JsonRpcResponse } => (hasId ? { response: r } : {});
-    if (m.method === 'rpc.discover') return answer({ jsonrpc: '2.0', id, result: options.openrpc() });
+    if (m.method === 'rpc.discover')
+      return answered(hasId, { jsonrpc: '2.0', id, result: options.openrpc() });
     const method = registry.byName.get(m.method);
-    if (method === undefined) return answer(failure(id, JsonRpcError.MethodNotFound, 'Method not found', { method: m.method }));
-
-    const started = performance.now();
-    let code = 'ok';
-    let ctx: CallContext | undefined;
-    try {
-      let params = m.params ?? {};
-      if (Array.isArray(params)) {
-        if (params.length !== 1) throw new RpcError({ code: 'invalid_argument', message: 'params must be one object (by name), or an array holding one object', details: { reason: 'invalid_params' } });
-        params = params[0];
+    if (method === undefined)
+      return answered(
+        hasId,
+        failure(id, JsonRpcError.MethodNotFound, 'Method not found', { method: m.method }),
+      );
+    let params = m.params ?? {};
+    let invalid: RpcError | undefined;
+    if (Array.isArray(params)) {
+      if (params.length === 1) params = params[0];
+      else {
+        invalid = new RpcError({
+          code: 'invalid_argument',
+          message: 'params must be one object (by name), or an array holding one object',
+          details: { reason: 'invalid_params' },
+        });
       }
-      if (!method.validate(params)) throw validationError(method.validate.errors);
-      ctx = ctxFor();
-      const result = await invoke(method, params, ctx);
-      return { ...answer({ jsonrpc: '2.0', id, result }), ctx };
+    }
+    if (invalid === undefined && !method.validate(params)) invalid = validationError(method.validate.errors);
+    if (invalid !== undefined) {
+      observe?.(method.fullName, invalid.code, 0);
+      return answered(hasId, jsonRpcError(id, invalid));
+    }
+    return { method, id, hasId, params, response: undefined };
+  }
+
+  function settled(
+    run: Run,
+    message: Message,
+    ctx: CallContext,
+    started: number,
+    result: JsonRpcResponse,
+    code: string,
+  ) {
+    run.responses[run.next] = message.hasId ? result : undefined;
+    run.leaseRemainingMs = ctx.leaseRemainingMs;
+    run.next++;
+    observe?.((message.method as RegisteredMethod).fullName, code, (performance.now() - started) / 1000);
+  }
+
+  function succeeded(run: Run, message: Message, ctx: CallContext, started: number, result: unknown): void {
+    run.final = true;
+    settled(run, message, ctx, started, { jsonrpc: '2.0', id: message.id, result }, 'ok');
+  }
+
+  function failed(run: Run, message: Message, ctx: CallContext, started: number, error: unknown): void {
+    const rpcError = toRpcError(error);
+    if (rpcError.httpStatus >= 500)
+      app.log.error({ err: error, method: message.method?.fullName }, 'call failed');
+    if (isFinal(rpcError)) run.final = true;
+    settled(run, message, ctx, started, jsonRpcError(message.id, rpcError), rpcError.code);
+  }
+
+  /** Runs the calls from `run.next` on, synchronously until one returns a promise. */
+  function step(run: Run, messages: readonly Message[], base: CallContext): void | Promise<void> {
+    while (run.next < messages.length) {
+      const message = messages[run.next] as Message;
+      if (message.method === undefined) {
+        run.responses[run.next++] = message.response;
+        continue;
+      }
+      const ctx: CallContext = { ...base, leaseRemainingMs: undefined };
+      const started = performance.now();
+      let out: unknown;
+      try {
+        out = invoke(message.method, message.params, ctx);
+      } catch (error) {
+        failed(run, message, ctx, started, error);
+        continue;
+      }
+      if (out instanceof Promise) {
+        return out
+          .then(
+            (result: unknown) => succeeded(run, message, ctx, started, result),
+            (error: unknown) => failed(run, message, ctx, started, error),
+          )
+          .then(() => step(run, messages, base));
+      }
+      succeeded(run, message, ctx, started, out);
+    }
+  }
+
+  function execute(
+    run: Run,
+    messages: readonly Message[],
+    base: CallContext,
+    batch: boolean,
+  ): RunOutcome | Promise<RunOutcome> {
+    const outcome = (): RunOutcome => ({
+      response: responseOf(run.responses, batch, run.leaseRemainingMs),
+      final: run.final,
+    });
+    const running = step(run, messages, base);
+    return running === undefined ? outcome() : running.then(outcome);
+  }
+
+  /** The answer when the deadline passes mid-request: finished calls as they are, the rest deadline_exceeded. */
+  function lateResponse(run: Run, messages: readonly Message[], batch: boolean): StoredResponse {
+    const responses = messages.map((message, i) => {
+      if (i < run.next) return run.responses[i];
+      if (message.method === undefined || !message.hasId) return message.response;
+      return jsonRpcError(message.id, i === run.next ? deadlinePassedError() : deadlineBeforeStartError());
+    });
+    return responseOf(responses, batch, undefined);
+  }
+
+  /** Answers every call of a refused request with `error`; nothing runs. */
+  function refuse(
+    reply: FastifyReply,
+    messages: readonly Message[],
+    batch: boolean,
+    error: RpcError,
+  ): FastifyReply {
+    const responses = messages.map((m) =>
+      m.method !== undefined && m.hasId ? jsonRpcError(m.id, error) : m.response,
+    );
+    if (error.retryAfterSeconds !== undefined)
+      reply.header(Header.RetryAfter, String(error.retryAfterSeconds));
+    return sendStored(reply, responseOf(responses, batch, undefined), false);
+  }
+
+  function handle(request: FastifyRequest, reply: FastifyReply): FastifyReply | Promise<FastifyReply> {
+    const principal = principals.resolve(request.headers.authorization);
+    let payload: unknown;
+    try {
+      payload = JSON.parse(String(request.body ?? ''));
+    } catch {
+      return reply.send(failure(null, JsonRpcError.ParseError, 'Parse error'));
+    }
+    const batch = Array.isArray(payload);
+    if (batch && (payload as unknown[]).length === 0)
+      return reply.send(failure(null, JsonRpcError.InvalidRequest, 'Invalid Request: empty batch'));
+    const messages = (batch ? (payload as unknown[]) : [payload]).map(prepare);
+    let base: CallContext;
+    try {
+      base = callContext(principal, request.headers, maxDeadlineMs);
     } catch (error) {
-      const rpcError = toRpcError(error);
-      code = rpcError.code;
-      if (rpcError.httpStatus >= 500) app.log.error({ err: error, method: method.fullName }, 'call failed');
-      return answer(jsonRpcError(id, rpcError));
-    } finally {
-      observe?.(method.fullName, code, (performance.now() - started) / 1000);
+      return refuse(reply, messages, batch, toRpcError(error));
+    }
+    const key = base.idempotencyKey;
+    if (key === undefined && options.requireIdempotencyKey) {
+      const unkeyed = messages.find((m) => m.method !== undefined && !m.method.method.idempotent)?.method;
+      if (unkeyed !== undefined) return refuse(reply, messages, batch, keyMissingError(unkeyed.fullName));
+    }
+    const run: Run = { responses: [], next: 0, final: false, leaseRemainingMs: undefined };
+    const late = () => ({ response: lateResponse(run, messages, batch), replayed: false });
+
+    if (key === undefined) {
+      const outcome = execute(run, messages, base, batch);
+      if (!(outcome instanceof Promise)) return sendStored(reply, outcome.response, false);
+      return settleBy<{ response: StoredResponse }>(outcome, base.deadline, late).then((o) =>
+        sendStored(reply, o.response, false),
+      );
+    }
+    const refused = (error: unknown) => refuse(reply, messages, batch, toRpcError(error));
+    try {
+      const answer = runOnce(idempotency, {
+        scope: base.principal,
+        key,
+        // After prepare(): every params object in the payload is the validated one.
+        fingerprint: fingerprint('jsonrpc', '', payload),
+        deadline: base.deadline,
+        run: () => execute(run, messages, base, batch),
+        late,
+      });
+      if (!(answer instanceof Promise)) return sendStored(reply, answer.response, answer.replayed);
+      return answer.then((a) => sendStored(reply, a.response, a.replayed), refused);
+    } catch (error) {
+      return refused(error);
     }
   }
 
@@ -90,28 +299,24 @@ export function registerJsonRpcTransport(app: FastifyInstance, options: JsonRpcT
     // Parse here, so that bad JSON is a JSON-RPC parse error (-32700), not an HTTP 400.
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
-
-    scope.post('/jsonrpc', { config: { rpcMethod: 'jsonrpc' } }, async (request: FastifyRequest, reply: FastifyReply) => {
-      const principal = principals.resolve(request.headers.authorization);
-      const ctxFor = (): CallContext => callContext(principal, request.headers, maxDeadlineMs);
-      let payload: unknown;
-      try {
-        payload = JSON.parse(String(request.body ?? ''));
-      } catch {
-        return reply.send(failure(null, JsonRpcError.ParseError, 'Parse error'));
-      }
-      if (Array.isArray(payload)) {
-        if (payload.length === 0) return reply.send(failure(null, JsonRpcError.InvalidRequest, 'Invalid Request: empty batch'));
-        const responses: JsonRpcResponse[] = [];
-        for (const message of payload) {
-          const { response } = await runOne(message, ctxFor);
-          if (response) responses.push(response);
-        }
-        return responses.length === 0 ? reply.code(204).send() : reply.send(responses);
-      }
-      const { response, ctx } = await runOne(payload, ctxFor);
-      if (ctx?.leaseRemainingMs !== undefined) reply.header(Header.LeaseRemainingMs, String(ctx.leaseRemainingMs));
-      return response ? reply.send(response) : reply.code(204).send();
-    });
+    scope.post('/jsonrpc', { config: { rpcMethod: 'jsonrpc' } }, handle);
   });
+}
+
+/** The HTTP response of a request's JSON-RPC responses: one object, an array, or 204 when none is owed. */
+function responseOf(
+  responses: readonly (JsonRpcResponse | undefined)[],
+  batch: boolean,
+  leaseRemainingMs: number | undefined,
+): StoredResponse {
+  if (!batch) {
+    const single = responses[0];
+    return single === undefined
+      ? { status: 204, body: '', leaseRemainingMs }
+      : { status: 200, body: JSON.stringify(single), leaseRemainingMs };
+  }
+  const owed = responses.filter((r) => r !== undefined);
+  return owed.length === 0
+    ? { status: 204, body: '', leaseRemainingMs: undefined }
+    : { status: 200, body: JSON.stringify(owed), leaseRemainingMs: undefined };
 }

@@ -37,7 +37,8 @@ export class MethodRegistry {
       if (impl === undefined) throw new Error(`no implementation given for service ${service.name}`);
       for (const method of Object.values(service.methods)) {
         const fn = impl[method.localName];
-        if (typeof fn !== 'function') throw new Error(`${service.name} implementation lacks ${method.localName}()`);
+        if (typeof fn !== 'function')
+          throw new Error(`${service.name} implementation lacks ${method.localName}()`);
         const fullName = `${service.name}.${method.name}`;
         if (this.byName.has(fullName)) throw new Error(`method ${fullName} is defined twice`);
         this.byName.set(fullName, {
@@ -55,14 +56,70 @@ export class MethodRegistry {
   }
 }
 
-/** Runs one call: work whose deadline has passed is never started. */
+/**
+ * Runs one call: work whose deadline has passed is never started. Returns what
+ * the implementation returns (a value, or a promise for async methods); the
+ * transports race promises against the deadline with {@link settleBy}.
+ */
 export function invoke(method: RegisteredMethod, request: unknown, ctx: CallContext): unknown {
-  if (ctx.deadline <= Date.now()) {
-    throw new RpcError({
-      code: 'deadline_exceeded',
-      message: 'the deadline passed before the call started',
-      details: { reason: 'deadline_passed_before_start' },
-    });
-  }
+  if (ctx.deadline <= Date.now()) throw deadlineBeforeStartError();
   return method.call(request, ctx);
+}
+
+/** The answer of a call whose deadline passed before it started (it never runs). */
+export function deadlineBeforeStartError(): RpcError {
+  return new RpcError({
+    code: 'deadline_exceeded',
+    message: 'the deadline passed before the call started',
+    details: { reason: 'deadline_passed_before_start' },
+  });
+}
+
+/** The answer of a call still running when its deadline passes. */
+export function deadlinePassedError(): RpcError {
+  return new RpcError({
+    code: 'deadline_exceeded',
+    message: 'the deadline passed while the call was running (it may still complete)',
+    details: { reason: 'deadline_passed_while_running' },
+  });
+}
+
+/** A `late` for {@link settleBy} that answers deadline_exceeded. */
+export function failLate(): never {
+  throw deadlinePassedError();
+}
+
+/** setTimeout's largest delay. */
+const maxTimerMs = 2_147_483_647;
+
+/**
+ * Settles like `work`, or with `late()` (its value or what it throws) if the
+ * deadline passes first. The work itself goes on: a call cannot be stopped
+ * halfway, so only the answer is given up (an idempotency record still gets
+ * the real result). For promises only: a synchronous call has finished before
+ * any timer could fire, so it needs no timer.
+ */
+export function settleBy<T>(work: Promise<T>, deadline: number, late: () => T): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(
+      () => {
+        try {
+          resolve(late());
+        } catch (error) {
+          reject(error);
+        }
+      },
+      Math.min(Math.max(0, deadline - Date.now()), maxTimerMs),
+    );
+    work.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
 }

@@ -1,0 +1,200 @@
+import type { Clock } from '../clock/clock.js';
+import type {
+  BeginOutcome,
+  IdempotencyRecordView,
+  IdempotencyStore,
+  IdempotencyStoreStats,
+  IdempotencyTicket,
+  StoredResponse,
+} from './store.js';
+
+/** Options of the in-memory store. */
+export interface MemoryIdempotencyStoreOptions {
+  clock: Clock;
+  /** How long a completed record is kept, in ms (default 24 h). */
+  retentionMs: number;
+  /** Most records held (in flight and completed). */
+  maxEntries: number;
+  /** Most accounted bytes held (see {@link recordBytes}). */
+  maxBytes: number;
+}
+
+/**
+ * Estimated bytes of one record beyond its strings: the record object and its
+ * share of the Map's hash table. Measured by bench/idempotency-memory.ts.
+ */
+export const recordOverheadBytes = 64;
+
+/** How many records are added between two sweeps for expired records. */
+const sweepEvery = 1024;
+
+/**
+ * One record. Compact on purpose (it is kept for a day, by the hundred
+ * thousand): strings and small integers only, no request objects, no closures.
+ * `status` 0 means in flight; `at` is ms since the store's epoch (a small
+ * integer for 12 days of uptime, so V8 keeps it unboxed), the arrival time while
+ * in flight and the completion time afterwards.
+ */
+class MemoryRecord implements StoredResponse {
+  status = 0;
+  body = '';
+  leaseRemainingMs: number | undefined = undefined;
+  /** Resolvers of duplicates waiting for this in-flight record. */
+  waiters: (() => void)[] | undefined = undefined;
+
+  constructor(
+    readonly mapKey: string,
+    readonly fingerprint: string,
+    public at: number,
+  ) {}
+}
+
+/** Accounted bytes of a record: its strings plus {@link recordOverheadBytes}. */
+export function recordBytes(mapKey: string, fingerprint: string, body: string): number {
+  return recordOverheadBytes + mapKey.length + fingerprint.length + body.length;
+}
+
+/**
+ * Idempotency records in one Map, in arrival order.
+ *
+ * Policy at the bounds: when a new or completed record takes the store past
+ * `maxEntries` records or `maxBytes` accounted bytes, the oldest completed
+ * records (by arrival) are dropped first until it fits again; a retry with an
+ * evicted key runs again. In-flight records are never dropped (so a store full
+ * of in-flight calls may exceed the bounds by the number of concurrent keyed
+ * calls); a single response larger than `maxBytes` is answered but not kept.
+ * Bytes are counted in UTF-16 code units of the key, fingerprint and stored
+ * body, plus a fixed per-record overhead.
+ *
+ * Retention: a completed record is kept `retentionMs` after completion. Expired
+ * records are never replayed (checked on lookup) and their memory is reclaimed
+ * by a sweep every {@link sweepEvery} new records, at the bounds, or by `expire()`.
+ */
+export class MemoryIdempotencyStore implements IdempotencyStore {
+  private readonly records = new Map<string, MemoryRecord>();
+  private readonly epoch: number;
+  private bytes = 0;
+  private added = 0;
+  private expired = 0;
+  private evicted = 0;
+
+  constructor(private readonly options: MemoryIdempotencyStoreOptions) {
+    this.epoch = options.clock.now();
+  }
+
+  begin(scope: string, key: string, fingerprint: string): BeginOutcome {
+    const mapKey = scopedKey(scope, key);
+    let record = this.records.get(mapKey);
+    if (record !== undefined && record.status !== 0 && this.isExpired(record, this.now())) {
+      this.drop(record);
+      this.expired++;
+      record = undefined;
+    }
+    if (record === undefined) {
+      record = new MemoryRecord(mapKey, fingerprint, this.now());
+      this.records.set(mapKey, record);
+      this.bytes += recordBytes(mapKey, fingerprint, '');
+      if (++this.added >= sweepEvery || this.overBounds()) this.trim();
+      return { state: 'run', ticket: record };
+    }
+    if (record.fingerprint !== fingerprint) return { state: 'reused' };
+    if (record.status !== 0) return { state: 'replay', response: record };
+    record.waiters ??= [];
+    const waiters = record.waiters;
+    return { state: 'wait', settled: new Promise<void>((resolve) => waiters.push(resolve)) };
+  }
+
+  complete(ticket: IdempotencyTicket, response: StoredResponse): void {
+    const record = ticket as MemoryRecord;
+    record.status = response.status;
+    record.body = response.body;
+    record.leaseRemainingMs = response.leaseRemainingMs;
+    record.at = this.now();
+    this.bytes += response.body.length;
+    wake(record);
+    if (this.overBounds()) this.trim();
+  }
+
+  abandon(ticket: IdempotencyTicket): void {
+    const record = ticket as MemoryRecord;
+    if (this.records.get(record.mapKey) === record) this.drop(record);
+    wake(record);
+  }
+
+  get(scope: string, key: string): IdempotencyRecordView | undefined {
+    const record = this.records.get(scopedKey(scope, key));
+    if (record === undefined || (record.status !== 0 && this.isExpired(record, this.now()))) return undefined;
+    return { fingerprint: record.fingerprint, response: record.status === 0 ? undefined : record };
+  }
+
+  expire(): number {
+    const before = this.expired;
+    const now = this.now();
+    for (const record of this.records.values()) {
+      if (record.status !== 0 && this.isExpired(record, now)) {
+        this.drop(record);
+        this.expired++;
+      }
+    }
+    return this.expired - before;
+  }
+
+  stats(): IdempotencyStoreStats {
+    return { entries: this.records.size, bytes: this.bytes, expired: this.expired, evicted: this.evicted };
+  }
+
+  private now(): number {
+    return this.options.clock.now() - this.epoch;
+  }
+
+  private isExpired(record: MemoryRecord, now: number): boolean {
+    return record.at + this.options.retentionMs <= now;
+  }
+
+  private overBounds(): boolean {
+    return this.records.size > this.options.maxEntries || this.bytes > this.options.maxBytes;
+  }
+
+  /**
+   * Walks from the oldest record: drops expired ones, and completed ones while
+   * over a bound; stops at the first completed record that is neither. Records
+   * complete roughly in arrival order, so a later expired record may wait for
+   * the next sweep (it is never replayed meanwhile).
+   */
+  private trim(): void {
+    this.added = 0;
+    const now = this.now();
+    for (const record of this.records.values()) {
+      if (record.status === 0) continue;
+      if (this.isExpired(record, now)) {
+        this.drop(record);
+        this.expired++;
+      } else if (this.overBounds()) {
+        this.drop(record);
+        this.evicted++;
+      } else {
+        break;
+      }
+    }
+  }
+
+  private drop(record: MemoryRecord): void {
+    this.records.delete(record.mapKey);
+    this.bytes -= recordBytes(record.mapKey, record.fingerprint, record.body);
+  }
+}
+
+/**
+ * The Map key of (scope, key). Keys are printable ASCII, so a newline cannot
+ * occur in one and the split is unambiguous.
+ */
+function scopedKey(scope: string, key: string): string {
+  return `${scope}\n${key}`;
+}
+
+function wake(record: MemoryRecord): void {
+  const waiters = record.waiters;
+  if (waiters === undefined) return;
+  record.waiters = undefined;
+  for (const resolve of waiters) resolve();
+}
