@@ -132,7 +132,12 @@ async function main(): Promise<void> {
   console.log(formatGoals(goals));
   if (profile) {
     heading('profile summary');
-    console.log(`${profile.file}\n${profile.reqPerSec.toFixed(0)} req/s under the profiler`);
+    console.log(
+      `${profile.file}\n${profile.reqPerSec.toFixed(0)} req/s under the profiler` +
+        (profile.otherCpuPct !== undefined
+          ? `, other processes ${profile.otherCpuPct.toFixed(0)}% of a core`
+          : ''),
+    );
     console.log(formatProfileSummary(profile.summary));
   }
 

@@ -23,11 +23,13 @@ export interface SuiteOptions {
 export const usage = `usage: npm run bench -- [options]
   --quick               one short round of everything (a smoke run, ~1 min)
   --rounds N            rounds per variant, figures are medians (default 3)
-  --seconds S           measured seconds per throughput run (default 4)
+  --seconds S           measured seconds per throughput run (default 3)
   --warmup S            warm-up seconds before each run (default 1)
   --connections LIST    connection counts (default 1,32,128)
   --calls N             sequential calls measured per round (default 5000)
   --only LIST           sections to run: ${sectionNames.join(', ')}
+  --max-noise PCT       repeat a run when other processes took more than PCT% of a core (default 20)
+  --retries N           repeats of a noisy run, the quietest kept (default 2; 0 with --quick)
   --profile             also profile leasegate (node --cpu-prof) under 32 connections with keys
   --profile-seconds S   profiled load seconds (default 10)
   --help`;
@@ -36,6 +38,12 @@ function positiveNumber(name: string, raw: string | undefined, fallback: number)
   if (raw === undefined) return fallback;
   const n = Number(raw);
   if (!(n > 0)) throw new Error(`--${name} must be a number > 0, got "${raw}"`);
+  return n;
+}
+
+function wholeNumber(name: string, raw: string): number {
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`--${name} must be a whole number >= 0, got "${raw}"`);
   return n;
 }
 
@@ -53,6 +61,8 @@ export function parseSuiteOptions(argv: readonly string[]): SuiteOptions | 'help
       only: { type: 'string' },
       profile: { type: 'boolean', default: false },
       'profile-seconds': { type: 'string' },
+      'max-noise': { type: 'string' },
+      retries: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
     allowPositionals: true,
@@ -65,12 +75,14 @@ export function parseSuiteOptions(argv: readonly string[]): SuiteOptions | 'help
   const calls = Math.floor(positiveNumber('calls', values.calls, quick ? 1_000 : 5_000));
   const settings: SuiteSettings = {
     rounds: Math.floor(positiveNumber('rounds', values.rounds, quick ? 1 : 3)),
-    seconds: positiveNumber('seconds', values.seconds, quick ? 2 : 4),
+    seconds: positiveNumber('seconds', values.seconds, quick ? 2 : 3),
     warmupSeconds: positiveNumber('warmup', values.warmup, quick ? 0.5 : 1),
     connections,
     sequentialCalls: calls,
     sequentialWarmup: quick ? 1_000 : 3_000,
     fsyncSamples: quick ? 100 : 500,
+    maxNoisePct: positiveNumber('max-noise', values['max-noise'], 20),
+    noiseRetries: values.retries === undefined ? (quick ? 0 : 2) : wholeNumber('retries', values.retries),
     profileSeconds: positiveNumber('profile-seconds', values['profile-seconds'], quick ? 3 : 10),
   };
   let sections = new Set<SectionName>(['throughput', 'sequential', 'companions']);

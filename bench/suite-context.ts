@@ -16,6 +16,10 @@ export interface SuiteSettings {
   readonly sequentialWarmup: number;
   /** fdatasync samples of the disk probe. */
   readonly fsyncSamples: number;
+  /** A run during which other processes took more than this (% of one core) is measured again. */
+  readonly maxNoisePct: number;
+  /** At most this many repeats of a noisy run (the quietest attempt is kept). */
+  readonly noiseRetries: number;
   /** Seconds of 32-connection load while profiling. */
   readonly profileSeconds: number;
 }

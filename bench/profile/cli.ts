@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { remotePrintFocus } from './focus.js';
 import { type CpuProfile, formatProfileSummary, summariseProfile } from './summarise.js';
 
 const { values, positionals } = parseArgs({
@@ -18,6 +19,7 @@ if (!file) {
 const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
 const summary = summariseProfile(profile, {
   root: process.cwd(),
+  focus: remotePrintFocus,
   ...(values.requests ? { requests: Number(values.requests) } : {}),
   ...(values.top ? { top: Number(values.top) } : {}),
 });

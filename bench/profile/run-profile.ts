@@ -8,9 +8,10 @@ import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { runHttpLoad } from '../load/http-load.js';
-import { waitForQuiet } from '../quiet.js';
+import { startNoiseMeter, waitForQuiet } from '../quiet.js';
 import { spawnServer } from '../servers/spawn.js';
 import { benchLine, type SuiteContext } from '../suite-context.js';
+import { remotePrintFocus } from './focus.js';
 import { type CpuProfile, type ProfileSummary, summariseProfile } from './summarise.js';
 
 /** What the profile section leaves. */
@@ -19,6 +20,8 @@ export interface ProfileResult {
   readonly connections: number;
   readonly seconds: number;
   readonly reqPerSec: number;
+  /** Other processes' CPU use during the profiled load, in % of one core. */
+  readonly otherCpuPct: number | undefined;
   readonly summary: ProfileSummary;
 }
 
@@ -41,6 +44,7 @@ export async function runProfile(ctx: SuiteContext, root: string): Promise<Profi
   );
   let window: { from: number; to: number };
   let result: Awaited<ReturnType<typeof runHttpLoad>>;
+  let otherCpuPct: number | undefined;
   try {
     const open = await request(`http://127.0.0.1:${server.port}/v1/Files/RemoteOpen`, {
       method: 'POST',
@@ -59,7 +63,9 @@ export async function runProfile(ctx: SuiteContext, root: string): Promise<Profi
       });
     await load(ctx.settings.warmupSeconds);
     const from = nowMicros();
+    const noise = startNoiseMeter([server.pid]);
     result = await load(ctx.settings.profileSeconds);
+    otherCpuPct = noise.stop();
     window = { from, to: nowMicros() };
   } finally {
     await server.stop();
@@ -69,6 +75,19 @@ export async function runProfile(ctx: SuiteContext, root: string): Promise<Profi
   if (name === undefined) throw new Error(`no .cpuprofile written in ${profileDir}`);
   const file = join(profileDir, name);
   const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
-  const summary = summariseProfile(profile, { window, requests: result.ok, root, top: 30 });
-  return { file, connections, seconds: result.seconds, reqPerSec: result.ok / result.seconds, summary };
+  const summary = summariseProfile(profile, {
+    window,
+    requests: result.ok,
+    root,
+    top: 30,
+    focus: remotePrintFocus,
+  });
+  return {
+    file,
+    connections,
+    seconds: result.seconds,
+    reqPerSec: result.ok / result.seconds,
+    otherCpuPct,
+    summary,
+  };
 }

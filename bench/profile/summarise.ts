@@ -42,10 +42,20 @@ export interface ProfileSummary {
   readonly bySelfFunction: TimeShare[];
   readonly byArea: TimeShare[];
   readonly byInclusiveFunction: TimeShare[];
+  /** Inclusive time of each focus group, in the order given. */
+  readonly byFocus: TimeShare[];
+}
+
+/** A named group of frames whose inclusive time is reported (a sample counts once if any of its frames match). */
+export interface FocusGroup {
+  readonly label: string;
+  readonly matches: (functionName: string, url: string) => boolean;
 }
 
 /** Options of `summariseProfile`. */
 export interface SummariseOptions {
+  /** Groups of frames to report inclusive time for (hot-path candidates). */
+  readonly focus?: readonly FocusGroup[];
   /** Only samples in [from, to] (CLOCK_MONOTONIC µs) count. */
   readonly window?: { readonly from: number; readonly to: number };
   /** Requests served in the window, for per-request figures. */
@@ -103,7 +113,7 @@ const add = (map: Map<string, number>, key: string, value: number) =>
 
 /** Sums a profile's samples by function (self and inclusive) and by area. */
 export function summariseProfile(profile: CpuProfile, options: SummariseOptions = {}): ProfileSummary {
-  const { window, requests, top = 25, root } = options;
+  const { window, requests, top = 25, root, focus = [] } = options;
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
@@ -120,6 +130,7 @@ export function summariseProfile(profile: CpuProfile, options: SummariseOptions 
   const self = new Map<string, number>();
   const area = new Map<string, number>();
   const inclusive = new Map<string, number>();
+  const focused = new Map<string, number>(focus.map((g) => [g.label, 0]));
   let total = 0;
   let idle = 0;
   // Sample i lasts until sample i+1 (the next time delta); the last one has no known length and is dropped.
@@ -139,11 +150,19 @@ export function summariseProfile(profile: CpuProfile, options: SummariseOptions 
     add(self, label(id), micros);
     add(area, areaOf(name, frame?.url ?? '', root), micros);
     const seen = new Set<string>();
+    const hit = new Set<string>();
     for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
       const key = label(at);
       if (key === '(root)' || seen.has(key)) continue;
       seen.add(key);
       add(inclusive, key, micros);
+      const callFrame = byId.get(at)?.callFrame;
+      for (const group of focus) {
+        if (!hit.has(group.label) && callFrame && group.matches(callFrame.functionName, callFrame.url)) {
+          hit.add(group.label);
+          add(focused, group.label, micros);
+        }
+      }
     }
   }
   const busy = total - idle;
@@ -155,6 +174,9 @@ export function summariseProfile(profile: CpuProfile, options: SummariseOptions 
     bySelfFunction: rank(self, busy, requests, top),
     byArea: rank(area, busy, requests, top),
     byInclusiveFunction: rank(inclusive, busy, requests, top),
+    byFocus: rank(focused, busy, requests, focus.length).sort(
+      (a, b) => focus.findIndex((g) => g.label === a.name) - focus.findIndex((g) => g.label === b.name),
+    ),
   };
 }
 
@@ -175,6 +197,7 @@ export function formatProfileSummary(summary: ProfileSummary): string {
       lines.push(`  ${r.busyPct.toFixed(1).padStart(6)}  ${perReq.padStart(6)}  ${r.name}`);
     }
   };
+  if (summary.byFocus.length > 0) table('hot-path candidates (inclusive)', summary.byFocus);
   table('self time by area', summary.byArea);
   table('self time by function', summary.bySelfFunction);
   table('inclusive time by function', summary.byInclusiveFunction);

@@ -7,7 +7,7 @@ import { closeSync, fdatasyncSync, mkdirSync, openSync, rmSync, writeSync } from
 import { join } from 'node:path';
 import { Pool } from 'undici';
 import { createClient } from '../../client/index.js';
-import { waitForQuiet } from '../quiet.js';
+import { measureQuietly, startNoiseMeter } from '../quiet.js';
 import { spawnServer } from '../servers/spawn.js';
 import { median, Samples } from '../stats.js';
 import { benchLine, type SuiteContext } from '../suite-context.js';
@@ -33,6 +33,8 @@ export interface SequentialRun {
   readonly calls: number;
   readonly p50Ms: number;
   readonly p99Ms: number;
+  /** Other processes' CPU use during the measured calls, in % of one core. */
+  readonly otherCpuPct: number | undefined;
 }
 
 /** Medians over rounds of one variant. */
@@ -43,6 +45,8 @@ export interface SequentialSummary {
   readonly calls: number;
   readonly p50Ms: number;
   readonly p99Ms: number;
+  /** Median of the rounds' other-process CPU use, in % of one core. */
+  readonly otherCpuPct: number;
 }
 
 /** The disk's fdatasync latency after a 64-byte append. */
@@ -117,12 +121,14 @@ async function measureSequential(
       for (let i = 0; i < ctx.settings.sequentialWarmup || performance.now() < warmUntil; i++)
         await printer.print();
       const samples = new Samples();
+      const noise = startNoiseMeter([server.pid]);
       for (let i = 0; i < ctx.settings.sequentialCalls; i++) {
         const t0 = performance.now();
         await printer.print();
         samples.add(performance.now() - t0);
       }
-      return { variant: variant.id, round, calls: samples.length, ...samplesMs(samples) };
+      const otherCpuPct = noise.stop();
+      return { variant: variant.id, round, calls: samples.length, ...samplesMs(samples), otherCpuPct };
     } finally {
       await printer.close();
     }
@@ -163,12 +169,16 @@ export async function runSequential(ctx: SuiteContext): Promise<SequentialResult
   const runs: SequentialRun[] = [];
   for (let round = 1; round <= ctx.settings.rounds; round++) {
     for (const variant of sequentialVariants) {
-      const waited = await waitForQuiet();
-      if (waited > 0) ctx.log(`  (waited ${waited.toFixed(1)} s for the machine to quieten)`);
-      const run = await measureSequential(ctx, variant, round);
+      const run = await measureQuietly(() => measureSequential(ctx, variant, round), {
+        maxNoisePct: ctx.settings.maxNoisePct,
+        retries: ctx.settings.noiseRetries,
+        log: ctx.log,
+        label: variant.label,
+      });
       runs.push(run);
       ctx.log(
-        `  round ${round}/${ctx.settings.rounds}  ${variant.label.padEnd(28)} p50 ${run.p50Ms.toFixed(3)} ms  p99 ${run.p99Ms.toFixed(3)} ms`,
+        `  round ${round}/${ctx.settings.rounds}  ${variant.label.padEnd(28)} p50 ${run.p50Ms.toFixed(3)} ms  p99 ${run.p99Ms.toFixed(3)} ms` +
+          (run.otherCpuPct !== undefined ? `  other CPU ${run.otherCpuPct.toFixed(0)}%` : ''),
       );
     }
   }
@@ -181,6 +191,7 @@ export async function runSequential(ctx: SuiteContext): Promise<SequentialResult
       calls: mine.reduce((sum, r) => sum + r.calls, 0),
       p50Ms: median(mine.map((r) => r.p50Ms)),
       p99Ms: median(mine.map((r) => r.p99Ms)),
+      otherCpuPct: median(mine.flatMap((r) => (r.otherCpuPct === undefined ? [] : [r.otherCpuPct]))),
     };
   });
   const fdatasync = probeFdatasync(ctx);

@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { request } from 'undici';
 import { connectGrpcLoader } from '../load/grpc-load.js';
 import { type LoadResult, runHttpLoad } from '../load/http-load.js';
-import { cpuMicros, type MachineCpu, machineCpu, peakRssBytes } from '../proc-stats.js';
-import { waitForQuiet } from '../quiet.js';
+import { cpuMicros, peakRssBytes } from '../proc-stats.js';
+import { measureQuietly, type NoiseMeter, startNoiseMeter } from '../quiet.js';
 import { type ServerChild, type ServerKind, spawnServer } from '../servers/spawn.js';
 import { median } from '../stats.js';
 import { benchLine, type SuiteContext } from '../suite-context.js';
@@ -149,31 +149,23 @@ async function measure(
     let cpu0: number | undefined;
     let cpu1: number | undefined;
     let self: NodeJS.CpuUsage;
-    let machine0: MachineCpu | undefined;
-    let machine1: MachineCpu | undefined;
+    let noise: NoiseMeter | undefined;
+    let otherCpuPct: number | undefined;
     try {
       await load.run(ctx.settings.warmupSeconds);
-      machine0 = machineCpu();
+      noise = startNoiseMeter([server.pid]);
       cpu0 = cpuMicros(server.pid);
       const self0 = process.cpuUsage();
       result = await load.run(ctx.settings.seconds);
       cpu1 = cpuMicros(server.pid);
       self = process.cpuUsage(self0);
-      machine1 = machineCpu();
+      otherCpuPct = noise.stop();
     } finally {
       load.close();
     }
     const rss = peakRssBytes(server.pid);
     const serverMicros = cpu0 !== undefined && cpu1 !== undefined ? cpu1 - cpu0 : undefined;
     const selfMicros = self.user + self.system;
-    const other =
-      machine0 && machine1 && serverMicros !== undefined
-        ? machine1.busyMicros -
-          machine0.busyMicros -
-          serverMicros -
-          selfMicros +
-          (machine1.stealMicros - machine0.stealMicros)
-        : undefined;
     return {
       variant: variant.id,
       connections,
@@ -186,7 +178,7 @@ async function measure(
       cpuUsPerReq: serverMicros !== undefined && result.ok > 0 ? serverMicros / result.ok : undefined,
       peakRssBytes: rss,
       loadCpuPct: (selfMicros / (result.seconds * 1e6)) * 100,
-      otherCpuPct: other === undefined ? undefined : Math.max(0, (other / (result.seconds * 1e6)) * 100),
+      otherCpuPct,
     };
   } finally {
     await server.stop();
@@ -204,9 +196,12 @@ export async function runThroughput(
   for (let round = 1; round <= rounds; round++) {
     for (const c of connections) {
       for (const variant of only) {
-        const waited = await waitForQuiet();
-        if (waited > 0) ctx.log(`  (waited ${waited.toFixed(1)} s for the machine to quieten)`);
-        const run = await measure(ctx, variant, c, round);
+        const run = await measureQuietly(() => measure(ctx, variant, c, round), {
+          maxNoisePct: ctx.settings.maxNoisePct,
+          retries: ctx.settings.noiseRetries,
+          log: ctx.log,
+          label: `${variant.label} c=${c}`,
+        });
         runs.push(run);
         ctx.log(
           `  round ${round}/${rounds}  c=${String(c).padStart(3)}  ${variant.label.padEnd(30)} ` +
