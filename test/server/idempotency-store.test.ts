@@ -1,0 +1,139 @@
+/** The in-memory idempotency store on a manual clock: states, retention and the bounds policy. */
+import { describe, expect, it } from 'vitest';
+import { ManualClock } from '../../server/clock/clock.js';
+import { MemoryIdempotencyStore, recordBytes } from '../../server/idempotency/memory-store.js';
+import type { BeginOutcome, IdempotencyTicket, StoredResponse } from '../../server/idempotency/store.js';
+
+const day = 86_400_000;
+const ok = (body = '{}'): StoredResponse => ({ status: 200, body, leaseRemainingMs: undefined });
+
+function make(limits: { maxEntries?: number; maxBytes?: number; retentionMs?: number } = {}) {
+  const clock = new ManualClock();
+  const store = new MemoryIdempotencyStore({
+    clock,
+    retentionMs: limits.retentionMs ?? day,
+    maxEntries: limits.maxEntries ?? 1_000,
+    maxBytes: limits.maxBytes ?? 1_000_000,
+  });
+  return { clock, store };
+}
+
+function ticket(outcome: BeginOutcome): IdempotencyTicket {
+  if (outcome.state !== 'run') throw new Error(`expected run, got ${outcome.state}`);
+  return outcome.ticket;
+}
+
+/** Begins and completes (scope, key) with a body. */
+function stored(store: MemoryIdempotencyStore, key: string, body = '{}', scope = 'p'): void {
+  store.complete(ticket(store.begin(scope, key, 'fp')), ok(body));
+}
+
+describe('MemoryIdempotencyStore', () => {
+  it('lets the first caller run, then replays for the same fingerprint', () => {
+    const { store } = make();
+    const t = ticket(store.begin('p', 'k', 'fp'));
+    store.complete(t, { status: 201, body: '{"a":1}', leaseRemainingMs: 30_000 });
+    const again = store.begin('p', 'k', 'fp');
+    expect(again.state).toBe('replay');
+    expect(again.state === 'replay' && again.response).toMatchObject({
+      status: 201,
+      body: '{"a":1}',
+      leaseRemainingMs: 30_000,
+    });
+  });
+
+  it('refuses another fingerprint under the same key, in flight or completed', () => {
+    const { store } = make();
+    const t = ticket(store.begin('p', 'k', 'fp'));
+    expect(store.begin('p', 'k', 'other').state).toBe('reused');
+    store.complete(t, ok());
+    expect(store.begin('p', 'k', 'other').state).toBe('reused');
+  });
+
+  it('scopes keys: the same key under another scope is another record', () => {
+    const { store } = make();
+    stored(store, 'k', '{}', 'alice');
+    expect(store.begin('bob', 'k', 'other').state).toBe('run');
+  });
+
+  it('makes a duplicate wait for the in-flight record, and wakes it on completion', async () => {
+    const { store } = make();
+    const t = ticket(store.begin('p', 'k', 'fp'));
+    const waiting = store.begin('p', 'k', 'fp');
+    if (waiting.state !== 'wait') throw new Error(`expected wait, got ${waiting.state}`);
+    let woken = false;
+    const settled = waiting.settled.then(() => {
+      woken = true;
+    });
+    await Promise.resolve();
+    expect(woken).toBe(false);
+    store.complete(t, ok());
+    await settled;
+    expect(store.begin('p', 'k', 'fp').state).toBe('replay');
+  });
+
+  it('drops an abandoned record and wakes its waiters, so the next caller runs', async () => {
+    const { store } = make();
+    const t = ticket(store.begin('p', 'k', 'fp'));
+    const waiting = store.begin('p', 'k', 'fp');
+    store.abandon(t);
+    if (waiting.state === 'wait') await waiting.settled;
+    expect(store.get('p', 'k')).toBeUndefined();
+    expect(store.begin('p', 'k', 'fp').state).toBe('run');
+    expect(store.stats().bytes).toBe(recordBytes('p\nk', 'fp', ''));
+  });
+
+  it('expires a completed record after retention, counted from completion', () => {
+    const { clock, store } = make({ retentionMs: 1_000 });
+    const t = ticket(store.begin('p', 'k', 'fp'));
+    clock.advance(5_000); // in flight: never expires
+    store.complete(t, ok());
+    clock.advance(999);
+    expect(store.begin('p', 'k', 'fp').state).toBe('replay');
+    clock.advance(1);
+    expect(store.get('p', 'k')).toBeUndefined();
+    expect(store.begin('p', 'k', 'fp').state).toBe('run');
+  });
+
+  it('reclaims expired records with expire()', () => {
+    const { clock, store } = make({ retentionMs: 1_000 });
+    stored(store, 'a');
+    stored(store, 'b');
+    clock.advance(500);
+    stored(store, 'c');
+    clock.advance(500);
+    expect(store.expire()).toBe(2);
+    expect(store.stats()).toMatchObject({ entries: 1, expired: 2, evicted: 0 });
+  });
+
+  it('evicts the oldest completed records at the entry bound, never in-flight ones', () => {
+    const { store } = make({ maxEntries: 2 });
+    const inFlight = ticket(store.begin('p', 'old-in-flight', 'fp'));
+    stored(store, 'a');
+    stored(store, 'b'); // 3 entries: 'a' (oldest completed) goes
+    expect(store.get('p', 'a')).toBeUndefined();
+    expect(store.get('p', 'old-in-flight')).toEqual({ fingerprint: 'fp', response: undefined });
+    expect(store.get('p', 'b')?.response?.body).toBe('{}');
+    store.complete(inFlight, ok('{"late":true}'));
+    expect(store.stats()).toMatchObject({ entries: 2, evicted: 1 });
+  });
+
+  it('evicts the oldest completed records at the byte bound', () => {
+    const one = recordBytes('p\na', 'fp', '{"x":1}');
+    const { store } = make({ maxBytes: 2 * one });
+    stored(store, 'a', '{"x":1}');
+    stored(store, 'b', '{"x":1}');
+    expect(store.stats().bytes).toBe(2 * one);
+    stored(store, 'c', '{"x":1}');
+    expect(store.get('p', 'a')).toBeUndefined();
+    expect(store.get('p', 'b')).toBeDefined();
+    expect(store.stats()).toMatchObject({ entries: 2, bytes: 2 * one, evicted: 1 });
+  });
+
+  it('answers but does not keep a response larger than the whole byte bound', () => {
+    const { store } = make({ maxBytes: 200 });
+    stored(store, 'big', 'x'.repeat(500));
+    expect(store.get('p', 'big')).toBeUndefined();
+    expect(store.stats()).toMatchObject({ entries: 0, bytes: 0 });
+  });
+});
