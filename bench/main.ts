@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseSuiteOptions, usage } from './options.js';
 import { pinLoadGenerator } from './pinning.js';
-import { runProfile } from './profile/run-profile.js';
+import { type ProfileResult, runProfiles } from './profile/run-profile.js';
 import { formatProfileSummary } from './profile/summarise.js';
 import { checkGoals } from './report/goals.js';
 import { formatGoals, formatSequential, formatThroughput } from './report/print.js';
@@ -92,7 +92,7 @@ async function main(): Promise<void> {
   let throughputRuns: ThroughputRun[] = [];
   let sequential: SequentialResult | undefined;
   let companions: CompanionResult[] = [];
-  let profile: Awaited<ReturnType<typeof runProfile>> | undefined;
+  let profiles: ProfileResult[] = [];
   try {
     if (options.sections.has('throughput')) {
       heading('throughput (autocannon / grpc-js load, 64-byte lines)');
@@ -107,8 +107,8 @@ async function main(): Promise<void> {
       companions = await runCompanions(ctx);
     }
     if (options.sections.has('profile')) {
-      heading(`profile: leasegate RemotePrint + key, 32 connections, ${options.settings.profileSeconds} s`);
-      profile = await runProfile(ctx, root);
+      heading('profiles (node --cpu-prof, 32 connections)');
+      profiles = await runProfiles(ctx, root);
     }
   } finally {
     rmSync(workDir, { recursive: true, force: true });
@@ -130,8 +130,8 @@ async function main(): Promise<void> {
   }
   if (sequential) console.log(`${formatSequential(sequential)}\n`);
   console.log(formatGoals(goals));
-  if (profile) {
-    heading('profile summary');
+  for (const profile of profiles) {
+    heading(`profile summary: ${profile.label}`);
     console.log(
       `${profile.file}\n${profile.reqPerSec.toFixed(0)} req/s under the profiler` +
         (profile.otherCpuPct !== undefined
@@ -154,7 +154,7 @@ async function main(): Promise<void> {
     sequential,
     goals,
     companions,
-    profile,
+    profiles,
   };
   const file = join(resultsDir, `bench-${started.toISOString().replace(/[:.]/g, '-')}.json`);
   const json = `${JSON.stringify(report, null, 2)}\n`;

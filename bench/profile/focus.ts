@@ -1,6 +1,7 @@
 /**
- * The hot-path candidates of a leasegate RemotePrint, as groups of profile
- * frames: what each would buy if it went away is (roughly) its inclusive time.
+ * The hot-path candidates of a leasegate RemotePrint (and the bare route's
+ * append, for comparison), as groups of profile frames: what each would buy
+ * if it went away is (roughly) its inclusive time.
  */
 import type { FocusGroup } from './summarise.js';
 
@@ -12,6 +13,10 @@ export const remotePrintFocus: readonly FocusGroup[] = [
   { label: 'response socket write (writev syscall)', matches: (f, u) => f === 'writev' && u === '' },
   { label: 'append: fs.writeSync', matches: (f, u) => f === 'writeSync' && u === 'node:fs' },
   { label: 'append: fs.fstatSync for the offset', matches: (f, u) => f === 'fstatSync' && u === 'node:fs' },
+  {
+    label: 'append: FileHandle.write (bare route; threadpool time not sampled)',
+    matches: (f, u) => f === 'write' && u === 'node:internal/fs/promises',
+  },
   { label: 'body JSON parse (secure-json-parse)', matches: (_f, u) => inPackage(u, 'secure-json-parse') },
   {
     label: 'body validation (Fastify → Ajv)',

@@ -1,21 +1,24 @@
 /**
- * Profiles the leasegate hot path: a leasegate child under
- * `node --cpu-prof`, RemotePrint with a unique Idempotency-Key per request at
- * 32 connections, then a summary of the steady-state window (warm-up and
- * shutdown left out). The .cpuprofile is kept in bench/results/profiles/.
+ * Profiles the hot path: a server child under `node --cpu-prof` at 32
+ * connections (leasegate RemotePrint with a unique Idempotency-Key per
+ * request, and the bare Fastify route beside it for comparison), then a
+ * summary of the steady-state window (warm-up and shutdown left out). The
+ * .cpuprofile files are kept in bench/results/profiles/<time>/<variant>/.
  */
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { request } from 'undici';
-import { runHttpLoad } from '../load/http-load.js';
+import type { LoadResult } from '../load/http-load.js';
 import { startNoiseMeter, waitForQuiet } from '../quiet.js';
+import { loader, openLeasegateHandle, serverConfig, type Variant, variants } from '../sections/variants.js';
 import { spawnServer } from '../servers/spawn.js';
-import { benchLine, type SuiteContext } from '../suite-context.js';
+import type { SuiteContext } from '../suite-context.js';
 import { remotePrintFocus } from './focus.js';
 import { type CpuProfile, type ProfileSummary, summariseProfile } from './summarise.js';
 
-/** What the profile section leaves. */
+/** What profiling one variant leaves. */
 export interface ProfileResult {
+  readonly variant: string;
+  readonly label: string;
   readonly file: string;
   readonly connections: number;
   readonly seconds: number;
@@ -25,48 +28,41 @@ export interface ProfileResult {
   readonly summary: ProfileSummary;
 }
 
+/** The variants profiled by default: leasegate with keys, and the bare route as the yardstick. */
+export const profiledVariants: readonly string[] = ['leasegate-keys', 'bare'];
+
 const nowMicros = () => Number(process.hrtime.bigint() / 1000n);
 
-/** Runs the profiled load and summarises it. */
-export async function runProfile(ctx: SuiteContext, root: string): Promise<ProfileResult> {
+async function profileOne(
+  ctx: SuiteContext,
+  root: string,
+  variant: Variant,
+  profileDir: string,
+): Promise<ProfileResult> {
   const connections = 32;
-  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  const profileDir = join(ctx.resultsDir, 'profiles', stamp);
-  const dir = join(ctx.workDir, 'profile');
+  const dir = join(ctx.workDir, `profile-${variant.id}`);
   mkdirSync(profileDir, { recursive: true });
   mkdirSync(dir, { recursive: true });
   await waitForQuiet();
-  const server = await spawnServer(
-    'leasegate',
-    { root: join(dir, 'root'), stateDir: join(dir, 'state') },
-    ctx.pinning,
-    { nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] },
-  );
+  const server = await spawnServer(variant.server, serverConfig(variant, dir), ctx.pinning, {
+    nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`],
+  });
   let window: { from: number; to: number };
-  let result: Awaited<ReturnType<typeof runHttpLoad>>;
+  let result: LoadResult;
   let otherCpuPct: number | undefined;
   try {
-    const open = await request(`http://127.0.0.1:${server.port}/v1/Files/RemoteOpen`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ path: 'profile.log', mode: 'append', create: true }),
-    });
-    const { handle } = (await open.body.json()) as { handle: string };
-    const load = (seconds: number) =>
-      runHttpLoad({
-        url: `http://127.0.0.1:${server.port}`,
-        path: '/v1/Files/RemotePrint',
-        body: JSON.stringify({ handle, data: benchLine }),
-        connections,
-        seconds,
-        uniqueKeys: true,
-      });
-    await load(ctx.settings.warmupSeconds);
-    const from = nowMicros();
-    const noise = startNoiseMeter([server.pid]);
-    result = await load(ctx.settings.profileSeconds);
-    otherCpuPct = noise.stop();
-    window = { from, to: nowMicros() };
+    const handle = variant.server === 'leasegate' ? await openLeasegateHandle(server.port) : server.handle;
+    const load = await loader(variant, server, handle, connections);
+    try {
+      await load.run(ctx.settings.warmupSeconds);
+      const from = nowMicros();
+      const noise = startNoiseMeter([server.pid]);
+      result = await load.run(ctx.settings.profileSeconds);
+      otherCpuPct = noise.stop();
+      window = { from, to: nowMicros() };
+    } finally {
+      load.close();
+    }
   } finally {
     await server.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -83,6 +79,8 @@ export async function runProfile(ctx: SuiteContext, root: string): Promise<Profi
     focus: remotePrintFocus,
   });
   return {
+    variant: variant.id,
+    label: variant.label,
     file,
     connections,
     seconds: result.seconds,
@@ -90,4 +88,21 @@ export async function runProfile(ctx: SuiteContext, root: string): Promise<Profi
     otherCpuPct,
     summary,
   };
+}
+
+/** Profiles each of `ids` (default: leasegate with keys, then bare Fastify) and summarises them. */
+export async function runProfiles(
+  ctx: SuiteContext,
+  root: string,
+  ids: readonly string[] = profiledVariants,
+): Promise<ProfileResult[]> {
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const results: ProfileResult[] = [];
+  for (const id of ids) {
+    const variant = variants.find((v) => v.id === id);
+    if (variant === undefined) throw new Error(`no variant ${id} to profile`);
+    ctx.log(`  ${variant.label}: ${ctx.settings.profileSeconds} s under node --cpu-prof`);
+    results.push(await profileOne(ctx, root, variant, join(ctx.resultsDir, 'profiles', stamp, variant.id)));
+  }
+  return results;
 }

@@ -6,38 +6,13 @@
  */
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { request } from 'undici';
-import { connectGrpcLoader } from '../load/grpc-load.js';
-import { type LoadResult, runHttpLoad } from '../load/http-load.js';
+import type { LoadResult } from '../load/http-load.js';
 import { cpuMicros, peakRssBytes } from '../proc-stats.js';
 import { measureQuietly, type NoiseMeter, startNoiseMeter } from '../quiet.js';
-import { type ServerChild, type ServerKind, spawnServer } from '../servers/spawn.js';
+import { spawnServer } from '../servers/spawn.js';
 import { median } from '../stats.js';
-import { benchLine, type SuiteContext } from '../suite-context.js';
-
-/** One thing being measured. */
-export interface Variant {
-  readonly id: string;
-  readonly label: string;
-  readonly server: ServerKind;
-  readonly transport: 'http' | 'grpc';
-  /** A unique Idempotency-Key on every request. */
-  readonly uniqueKeys?: boolean;
-}
-
-/** The variants, in the order they alternate; the first is the baseline of every ratio. */
-export const variants: readonly Variant[] = [
-  { id: 'bare', label: 'bare Fastify append', server: 'bare-fastify', transport: 'http' },
-  { id: 'leasegate', label: 'leasegate RemotePrint', server: 'leasegate', transport: 'http' },
-  {
-    id: 'leasegate-keys',
-    label: 'leasegate RemotePrint + key',
-    server: 'leasegate',
-    transport: 'http',
-    uniqueKeys: true,
-  },
-  { id: 'grpc', label: 'grpc-js RemotePrint', server: 'grpc', transport: 'grpc' },
-];
+import type { SuiteContext } from '../suite-context.js';
+import { loader, openLeasegateHandle, serverConfig, type Variant, variants } from './variants.js';
 
 /** One measured run. */
 export interface ThroughputRun {
@@ -83,54 +58,6 @@ export interface ThroughputSummary {
   readonly loadCpuPct: number;
   /** Median over rounds of the other processes' CPU use, in % of one core. */
   readonly otherCpuPct: number;
-}
-
-function serverConfig(variant: Variant, dir: string): object {
-  if (variant.server === 'leasegate') return { root: join(dir, 'root'), stateDir: join(dir, 'state') };
-  return { file: join(dir, 'append.log') };
-}
-
-/** Opens the append handle a leasegate run prints through (RemoteOpen, append, create). */
-async function openLeasegateHandle(port: number): Promise<string> {
-  const reply = await request(`http://127.0.0.1:${port}/v1/Files/RemoteOpen`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ path: 'bench.log', mode: 'append', create: true }),
-  });
-  const text = await reply.body.text();
-  if (reply.statusCode !== 200) throw new Error(`RemoteOpen failed: ${reply.statusCode} ${text}`);
-  return (JSON.parse(text) as { handle: string }).handle;
-}
-
-/** A load at the run's connections, for a given number of seconds; `close` ends its client. */
-interface Loader {
-  run(seconds: number): Promise<LoadResult>;
-  close(): void;
-}
-
-async function loader(
-  variant: Variant,
-  server: ServerChild,
-  handle: string,
-  connections: number,
-): Promise<Loader> {
-  const data = benchLine;
-  if (variant.transport === 'grpc') {
-    const grpc = await connectGrpcLoader(server.port);
-    return { run: (seconds) => grpc.run({ handle, data }, connections, seconds), close: () => grpc.close() };
-  }
-  return {
-    run: (seconds) =>
-      runHttpLoad({
-        url: `http://127.0.0.1:${server.port}`,
-        path: variant.server === 'leasegate' ? '/v1/Files/RemotePrint' : '/append',
-        body: JSON.stringify({ handle, data }),
-        connections,
-        seconds,
-        uniqueKeys: variant.uniqueKeys === true,
-      }),
-    close: () => {},
-  };
 }
 
 async function measure(
