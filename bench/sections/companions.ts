@@ -2,8 +2,9 @@
  * The other issues' benchmarks (bench/leases.ts, bench/idempotency-memory.ts)
  * are standalone scripts; the suite spawns their compiled form as sections of
  * their own, once they exist, and keeps what they print. They run on every
- * core (not on the load generator's), and get LEASEGATE_BENCH_QUICK=1 under
- * --quick. When a script's last output line is JSON, it is kept as its result.
+ * core (not on the load generator's) with --expose-gc (memory benchmarks
+ * need it), and get LEASEGATE_BENCH_QUICK=1 under --quick. When a script's
+ * last output line is JSON, it is kept as its result.
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
