@@ -130,6 +130,13 @@ async function main(): Promise<void> {
   }
   if (sequential) console.log(`${formatSequential(sequential)}\n`);
   console.log(formatGoals(goals));
+  for (const c of companions) {
+    console.log(
+      c.ran
+        ? `companion ${c.name}: exit ${c.exitCode}, ${c.seconds.toFixed(1)} s (its output is above and in the JSON)`
+        : `companion ${c.name}: not there yet`,
+    );
+  }
   for (const profile of profiles) {
     heading(`profile summary: ${profile.label}`);
     console.log(

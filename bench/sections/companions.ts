@@ -49,6 +49,7 @@ async function runCompanion(ctx: SuiteContext, name: string): Promise<CompanionR
   ctx.log(`  ${name}: running ${script}`);
   const command = pinnedCommand(ctx.pinning, ctx.pinning.allCores, [
     process.execPath,
+    '--expose-gc',
     ...loaderFlags,
     script,
   ]);
