@@ -23,14 +23,15 @@ export function canonicalJson(value: unknown): string {
 }
 
 /**
- * The fingerprint of a keyed request: SHA-256 (base64url, 43 characters) of the
- * transport, the method and the canonical JSON of the validated request (after
- * defaults are filled and unknown fields dropped). SHA-256 rather than a
- * faster non-cryptographic hash because Node's one-shot `crypto.hash` is the
- * faster of the two here (about 0.4 µs for a small request, against 0.5 µs for
- * a 53-bit hash in JavaScript), and because a record may one day be shared
- * between servers, where collisions should be out of reach.
+ * The fingerprint of a keyed request: SHA-256 of the transport, the method and
+ * the canonical JSON of the validated request (after defaults are filled and
+ * unknown fields dropped), as a 32-character binary (latin1, 'binary' to Node) string, the most
+ * compact string form of the digest (a store that persists it encodes it as it
+ * likes). SHA-256 rather than a faster non-cryptographic hash because Node's
+ * one-shot `crypto.hash` is the faster of the two here (about 0.4 µs for a small
+ * request, against 0.5 µs for a 53-bit hash in JavaScript), and because a record
+ * may one day be shared between servers, where collisions should be out of reach.
  */
 export function fingerprint(transport: 'http' | 'jsonrpc', method: string, request: unknown): string {
-  return hash('sha256', `${transport} ${method}\n${canonicalJson(request)}`, 'base64url');
+  return hash('sha256', `${transport} ${method}\n${canonicalJson(request)}`, 'binary');
 }

@@ -19,7 +19,7 @@ export interface StoredResponse {
  * An in-flight record's claim, handed to the one caller that runs the call.
  * Opaque: only the store that issued it reads it.
  */
-export type IdempotencyTicket = object;
+export type IdempotencyTicket = unknown;
 
 /** What `begin` decided for one (scope, key, fingerprint). */
 export type BeginOutcome =

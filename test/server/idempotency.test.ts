@@ -5,6 +5,7 @@
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { recordOverheadBytes } from '../../server/idempotency/memory-store.js';
 import { ManualClock } from '../../server/index.js';
 import { startTestServer, type TestServer, transports } from '../helpers/server.js';
 import { type Effects, send, slowService, statusOf } from './idempotency-fixtures.js';
@@ -369,11 +370,12 @@ describe.each(transports)('retention and bounds over %s', (t) => {
     }
   });
 
-  // A record accounts 64 + key ("anonymous\n" + 6 characters) + 43 (fingerprint) + the stored body:
-  // "{}" over HTTP (125 bytes), the 36-character JSON-RPC response (159 bytes). Two fit, three do not.
+  // A record accounts the overhead + key ("anonymous\n" + 6 characters) + 32 (fingerprint) + the stored
+  // body: "{}" over HTTP, the 36-character JSON-RPC response. Two fit, three do not.
+  const bodyLength = t === 'http' ? 2 : 36;
   it.each([
     ['entries', { idempotencyMaxEntries: 2 }],
-    ['bytes', { idempotencyMaxBytes: t === 'http' ? 260 : 330 }],
+    ['bytes', { idempotencyMaxBytes: 2 * (recordOverheadBytes + 16 + 32 + bodyLength) + 10 }],
   ])('evicts the oldest completed record first at the %s bound', async (_bound, limits) => {
     const server = await startTestServer(limits);
     try {
