@@ -1,0 +1,135 @@
+/**
+ * What the redo log and its checkpoints hold: one record type per effect the
+ * server must bring back after a crash. Records are plain data (no server
+ * objects), so that recovery and tests can build and read them alone.
+ */
+
+/** How a handle was opened (as the handle table says). */
+export type LoggedMode = 'read' | 'write' | 'append';
+
+/** First record of every log and checkpoint file: the format and the served root it belongs to. */
+export interface MetaRecord {
+  readonly type: 'meta';
+  readonly version: number;
+  /** Absolute served root; logged paths are under it. */
+  readonly root: string;
+  readonly createdAt: number;
+}
+
+/** A lease granted (or, in a checkpoint, alive). */
+export interface LeaseRecord {
+  readonly type: 'lease';
+  readonly id: string;
+  readonly principal: string;
+  readonly ttlMs: number;
+  readonly expiresAt: number;
+  /** Made by RemoteOpen for one handle: it ends when that handle closes. */
+  readonly solo: boolean;
+  /** Clock time when written. */
+  readonly at: number;
+}
+
+/** A lease renewed; logged lazily (see `RedoLog.leaseRenewed`). */
+export interface RenewRecord {
+  readonly type: 'renew';
+  readonly id: string;
+  readonly expiresAt: number;
+  readonly at: number;
+}
+
+/** A lease ended (expired, revoked or discarded with its solo handle). */
+export interface LeaseEndRecord {
+  readonly type: 'lease-end';
+  readonly id: string;
+}
+
+/** A handle opened (or, in a checkpoint, open), with what a reopen needs. */
+export interface OpenRecord {
+  readonly type: 'open';
+  readonly id: string;
+  readonly principal: string;
+  readonly leaseId: string;
+  /** Absolute host path the handle was opened at. */
+  readonly abs: string;
+  /** The client's path (for messages). */
+  readonly display: string;
+  readonly mode: LoggedMode;
+  /** open(2) flags for a reopen: access mode and O_APPEND only. */
+  readonly reopenFlags: number;
+  readonly dev: number;
+  readonly ino: number;
+  readonly position: number;
+  readonly lastSeq: number;
+  /** The open truncated the file (O_TRUNC): recovery truncates it again before redoing later prints. */
+  readonly truncated: boolean;
+}
+
+/**
+ * A print, logged before its bytes are written (write-ahead): recovery writes
+ * the same bytes at the same offset again, which is idempotent.
+ */
+export interface PrintRecord {
+  readonly type: 'print';
+  readonly handle: string;
+  readonly offset: number;
+  readonly seq: number;
+  /** The call's Idempotency-Key: a keyed print logged without its completion is "in doubt" after a crash. */
+  readonly key: string | undefined;
+  readonly bytes: Uint8Array;
+}
+
+/** A logged print whose write failed: recovery neither redoes it nor counts it. */
+export interface PrintAbortRecord {
+  readonly type: 'print-abort';
+  readonly handle: string;
+  readonly offset: number;
+  readonly seq: number;
+}
+
+/** A handle closed. */
+export interface CloseRecord {
+  readonly type: 'close';
+  readonly handle: string;
+}
+
+/** A path removed (Directories.Remove): earlier prints to files under it are not redone. */
+export interface RemoveRecord {
+  readonly type: 'remove';
+  readonly abs: string;
+}
+
+/** A keyed call's final response, as the idempotency store keeps it. */
+export interface IdempotencyRecord {
+  readonly type: 'idem';
+  readonly scope: string;
+  readonly key: string;
+  readonly fingerprint: string;
+  readonly status: number;
+  readonly body: string;
+  readonly leaseRemainingMs: number | undefined;
+  /** Clock time of completion (retention counts from it). */
+  readonly completedAt: number;
+}
+
+/** Last record of a checkpoint: how many records came before it (a checkpoint without it is incomplete). */
+export interface EndRecord {
+  readonly type: 'end';
+  readonly count: number;
+}
+
+/** Any record. */
+export type LogRecord =
+  | MetaRecord
+  | LeaseRecord
+  | RenewRecord
+  | LeaseEndRecord
+  | OpenRecord
+  | PrintRecord
+  | PrintAbortRecord
+  | CloseRecord
+  | RemoveRecord
+  | IdempotencyRecord
+  | EndRecord;
+
+/** Version written in meta records; recovery refuses others. */
+export const formatVersion = 1;

@@ -1,0 +1,338 @@
+import fs from 'node:fs';
+import { join } from 'node:path';
+import { RpcError } from '../../common/rpc-error.js';
+import type { Clock } from '../clock/clock.js';
+import { type DataFile, syncDataFiles, writeCheckpoint } from './checkpoint.js';
+import { FrameEncoder } from './codec.js';
+import type { DurabilityLog, InDoubtResult, LoggedHandle, LoggedLease } from './durability-log.js';
+import { type FsyncMode, LogWriter } from './log-writer.js';
+import { formatVersion, type IdempotencyRecord, type LogRecord } from './records.js';
+import { type InDoubtPrint, type RecoveredState, recover } from './recovery.js';
+import { checkpointName, listStateFiles, lockStateDir, logName } from './state-dir.js';
+
+/** Options of the redo log. */
+export interface RedoLogOptions {
+  /** The state directory (created beforehand). */
+  readonly stateDir: string;
+  /** The served root, absolute (recorded, and checked at recovery). */
+  readonly root: string;
+  readonly fsync: FsyncMode;
+  readonly clock: Clock;
+  /** Log size that starts a checkpoint (default 64 MiB; at least the last checkpoint's size, so that checkpoints cost at most as much I/O as the log). */
+  readonly checkpointBytes?: number;
+  /** Longest wait before a background fdatasync in `batch` mode, in ms (default 2). */
+  readonly batchMs?: number;
+}
+
+/** Where a checkpoint takes the live state from (set once the server's tables exist). */
+export interface SnapshotSource {
+  leases(): Iterable<LoggedLease>;
+  handles(): Iterable<LoggedHandle>;
+  /** Completed idempotency records to keep (may be read lazily, while the server runs on). */
+  idempotency(): Iterable<IdempotencyRecord> | AsyncIterable<IdempotencyRecord>;
+}
+
+/** Counters of the redo log (metrics, tests). */
+export interface RedoLogStats {
+  records: number;
+  bytes: number;
+  checkpoints: number;
+  generation: number;
+}
+
+/** A print on the hot path costs one append of one frame; the encoder is reused. */
+const hot = new FrameEncoder();
+
+/**
+ * The redo log of a server with a state directory: records what the live
+ * state does (see {@link DurabilityLog}) and the idempotency store's
+ * completions, checkpoints the state when the log grows, and on shutdown.
+ * `RedoLog.open` recovers the directory first.
+ */
+export class RedoLog implements DurabilityLog {
+  readonly enabled = true;
+  private writer: LogWriter;
+  private generation: number;
+  private source: SnapshotSource | undefined;
+  /** Handles written to during the current generation: their files are synced before a checkpoint drops it. */
+  private dirty = new Set<DataFile>();
+  /** The expiresAt last logged per lease id (renewals are logged lazily against it). */
+  private readonly loggedExpiry = new Map<string, number>();
+  private readonly inDoubt = new Map<string, InDoubtPrint[]>();
+  private inDoubtLeft = 0;
+  private checkpointing: Promise<void> | undefined;
+  private threshold: number;
+  private closed = false;
+  private readonly unlock: () => void;
+  readonly stats: RedoLogStats;
+
+  private constructor(
+    private readonly options: RedoLogOptions,
+    recovered: RecoveredState,
+    unlock: () => void,
+  ) {
+    this.unlock = unlock;
+    this.generation = recovered.generation;
+    this.threshold = options.checkpointBytes ?? 64 * 1_048_576;
+    this.writer = LogWriter.open(
+      this.logPath(this.generation),
+      recovered.logSize,
+      options.fsync,
+      options.batchMs,
+    );
+    if (recovered.logSize === 0) this.writeMeta();
+    for (const lease of recovered.leases) this.loggedExpiry.set(lease.id, lease.expiresAt);
+    for (const p of recovered.inDoubt) {
+      const k = `${p.principal}\n${p.key}`;
+      // A copy: the recovered bytes are views into the whole log file as read.
+      this.inDoubt.set(k, [...(this.inDoubt.get(k) ?? []), { ...p, bytes: Buffer.from(p.bytes) }]);
+      this.inDoubtLeft++;
+    }
+    this.stats = { records: 0, bytes: 0, checkpoints: 0, generation: this.generation };
+  }
+
+  /** Locks the state directory, recovers it (redoing logged writes) and opens the log for appending. */
+  static open(options: RedoLogOptions): { log: RedoLog; recovered: RecoveredState } {
+    const unlock = lockStateDir(options.stateDir);
+    try {
+      const recovered = recover(options.stateDir, { root: options.root });
+      return { log: new RedoLog(options, recovered, unlock), recovered };
+    } catch (error) {
+      unlock();
+      throw error;
+    }
+  }
+
+  /** Where checkpoints read the live state. */
+  setSnapshotSource(source: SnapshotSource): void {
+    this.source = source;
+  }
+
+  get inDoubtCount(): number {
+    return this.inDoubtLeft;
+  }
+
+  leaseGranted(lease: LoggedLease): void {
+    const { id, principal, ttlMs, expiresAt, solo } = lease;
+    this.append({ type: 'lease', id, principal, ttlMs, expiresAt, solo, at: this.options.clock.now() }, true);
+    this.loggedExpiry.set(id, expiresAt);
+  }
+
+  /**
+   * Logs a renewal only when the logged expiry is more than ttlMs/2 behind
+   * the new one, so a lease renewed by every print costs a record per half
+   * TTL, not per print. The logged expiry is thus never more than ttlMs/2
+   * early, which recovery relies on to drop leases that had surely expired.
+   */
+  leaseRenewed(lease: LoggedLease): void {
+    const logged = this.loggedExpiry.get(lease.id);
+    if (logged !== undefined && lease.expiresAt - logged <= lease.ttlMs / 2) return;
+    if (
+      this.append(
+        { type: 'renew', id: lease.id, expiresAt: lease.expiresAt, at: this.options.clock.now() },
+        false,
+      )
+    ) {
+      this.loggedExpiry.set(lease.id, lease.expiresAt);
+    }
+  }
+
+  leaseEnded(lease: LoggedLease): void {
+    this.loggedExpiry.delete(lease.id);
+    this.append({ type: 'lease-end', id: lease.id }, false);
+  }
+
+  handleOpened(handle: LoggedHandle, truncated: boolean): void {
+    this.append(openRecord(handle, truncated), true);
+    if (handle.mode !== 'read') this.dirty.add(handle);
+  }
+
+  printing(
+    handle: LoggedHandle,
+    offset: number,
+    bytes: Uint8Array,
+    seq: number,
+    key: string | undefined,
+  ): void {
+    this.append({ type: 'print', handle: handle.id, offset, seq, key, bytes }, true);
+    this.dirty.add(handle);
+  }
+
+  printFailed(handle: LoggedHandle, offset: number, seq: number): void {
+    this.append({ type: 'print-abort', handle: handle.id, offset, seq }, false);
+  }
+
+  handleClosed(handle: LoggedHandle): void {
+    this.append({ type: 'close', handle: handle.id }, false);
+  }
+
+  pathRemoved(abs: string): void {
+    this.append({ type: 'remove', abs }, false);
+  }
+
+  /** Records a keyed call's final response (before it is sent or replayed to anyone). */
+  idempotencyCompleted(record: Omit<IdempotencyRecord, 'type'>): void {
+    this.append({ type: 'idem', ...record }, true);
+  }
+
+  takeInDoubt(
+    principal: string,
+    key: string,
+    handle: string,
+    seq: number | undefined,
+    bytes: Uint8Array,
+  ): InDoubtResult | undefined {
+    const k = `${principal}\n${key}`;
+    const list = this.inDoubt.get(k);
+    const i =
+      list?.findIndex(
+        (p) =>
+          p.handle === handle && (seq === undefined || p.seq === seq) && Buffer.compare(p.bytes, bytes) === 0,
+      ) ?? -1;
+    if (list === undefined || i < 0) return undefined;
+    const [p] = list.splice(i, 1) as [InDoubtPrint];
+    if (list.length === 0) this.inDoubt.delete(k);
+    this.inDoubtLeft--;
+    return { offset: p.offset, seq: p.seq, bytesWritten: p.bytes.length };
+  }
+
+  /** In `always` mode, a promise that settles once everything logged so far is on disk; else undefined. */
+  whenDurable(): Promise<void> | undefined {
+    return this.closed ? undefined : this.writer.whenDurable();
+  }
+
+  /**
+   * Writes a checkpoint: starts a new log generation, snapshots the state as
+   * of that moment, syncs the files the old generations wrote, renames the
+   * checkpoint into place and deletes what it replaces. The server goes on
+   * meanwhile (records go to the new generation). One at a time.
+   */
+  checkpoint(): Promise<void> {
+    this.checkpointing ??= this.runCheckpoint().finally(() => {
+      this.checkpointing = undefined;
+    });
+    return this.checkpointing;
+  }
+
+  /** Shutdown: a last checkpoint (so a restart reads little), then the log is closed and the directory unlocked. Later events are ignored. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    try {
+      await this.checkpointing?.catch(() => undefined);
+      await this.checkpoint();
+    } finally {
+      this.closed = true;
+      this.writer.close();
+      this.unlock();
+    }
+  }
+
+  private async runCheckpoint(): Promise<void> {
+    const source = this.source;
+    if (source === undefined) throw new Error('the redo log has no snapshot source');
+    // Rotate: the old generation is synced whole, so only the newest log can ever have a torn tail.
+    this.writer.close();
+    const n = this.generation + 1;
+    this.writer = LogWriter.open(this.logPath(n), 0, this.options.fsync, this.options.batchMs);
+    this.generation = n;
+    this.stats.generation = n;
+    this.writeMeta();
+    const dirty = this.dirty;
+    this.dirty = new Set();
+    const now = this.options.clock.now();
+    // Leases and handles are copied now (they change); idempotency records are read as the file is written.
+    const head: LogRecord[] = [
+      { type: 'meta', version: formatVersion, root: this.options.root, createdAt: now },
+    ];
+    for (const l of source.leases()) {
+      head.push({
+        type: 'lease',
+        id: l.id,
+        principal: l.principal,
+        ttlMs: l.ttlMs,
+        expiresAt: l.expiresAt,
+        solo: l.solo,
+        at: now,
+      });
+    }
+    for (const h of source.handles()) head.push(openRecord(h, false));
+    async function* records(): AsyncIterable<LogRecord> {
+      yield* head;
+      for await (const r of source?.idempotency() ?? []) yield r;
+    }
+    let size: number;
+    try {
+      size = await writeCheckpoint(this.options.stateDir, n, records(), async () => {
+        await syncDataFiles(dirty);
+      });
+    } catch (error) {
+      // The old generations stay (recovery reads them); their files must still be synced by the next try.
+      for (const f of dirty) this.dirty.add(f);
+      this.threshold = this.writer.size + (this.options.checkpointBytes ?? 64 * 1_048_576);
+      throw error;
+    }
+    this.threshold = Math.max(this.options.checkpointBytes ?? 64 * 1_048_576, size);
+    this.stats.checkpoints++;
+    const files = listStateFiles(this.options.stateDir);
+    for (const g of files.logs) if (g < n) fs.rmSync(this.logPath(g), { force: true });
+    for (const g of files.checkpoints) {
+      if (g < n) fs.rmSync(join(this.options.stateDir, checkpointName(g)), { force: true });
+    }
+  }
+
+  private writeMeta(): void {
+    this.append(
+      { type: 'meta', version: formatVersion, root: this.options.root, createdAt: this.options.clock.now() },
+      true,
+    );
+  }
+
+  /** Appends one record; `must`: failures throw unavailable (else they are swallowed). Returns whether it was written. */
+  private append(record: LogRecord, must: boolean): boolean {
+    if (this.closed) return false;
+    hot.reset();
+    hot.add(record);
+    try {
+      this.writer.append(hot.view());
+    } catch (error) {
+      if (!must) return false;
+      throw new RpcError({
+        code: 'unavailable',
+        message: 'the server cannot write its redo log',
+        details: { reason: 'redo_log_unavailable' },
+        retryAfterSeconds: 1,
+        cause: error,
+      });
+    }
+    this.stats.records++;
+    this.stats.bytes += hot.length;
+    if (this.writer.size >= this.threshold && this.checkpointing === undefined && this.source !== undefined) {
+      setImmediate(() => {
+        this.checkpoint().catch(() => undefined);
+      });
+    }
+    return true;
+  }
+
+  private logPath(n: number): string {
+    return join(this.options.stateDir, logName(n));
+  }
+}
+
+function openRecord(h: LoggedHandle, truncated: boolean): LogRecord {
+  return {
+    type: 'open',
+    id: h.id,
+    principal: h.principal,
+    leaseId: h.lease.id,
+    abs: h.abs,
+    display: h.display,
+    mode: h.mode,
+    reopenFlags: h.reopenFlags,
+    dev: h.dev,
+    ino: h.ino,
+    position: h.position,
+    lastSeq: h.lastSeq,
+    truncated,
+  };
+}

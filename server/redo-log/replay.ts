@@ -1,0 +1,243 @@
+/**
+ * Folds records (a checkpoint's, then the logs' after it) into the state to
+ * rebuild, and the list of file writes to redo. Pure: no file is touched here.
+ */
+import type { IdempotencyRecord, LoggedMode, LogRecord } from './records.js';
+
+/** A lease to bring back. */
+export interface RecoveredLease {
+  readonly id: string;
+  readonly principal: string;
+  readonly ttlMs: number;
+  /** expiresAt as last logged (renewals are logged lazily, so the real one was at most ttlMs/2 later). */
+  readonly expiresAt: number;
+  readonly solo: boolean;
+}
+
+/** A handle to bring back (its descriptor is reopened on demand, by path, checking device and inode). */
+export interface RecoveredHandle {
+  readonly id: string;
+  readonly principal: string;
+  readonly leaseId: string;
+  readonly abs: string;
+  readonly display: string;
+  readonly mode: LoggedMode;
+  readonly reopenFlags: number;
+  readonly dev: number;
+  readonly ino: number;
+  position: number;
+  lastSeq: number;
+}
+
+/**
+ * A keyed print that was logged (and so is redone) but whose call's response
+ * was not: the server stopped between the two, before acknowledging it. A
+ * retry with the same key must get this result rather than write again.
+ */
+export interface InDoubtPrint {
+  readonly principal: string;
+  readonly key: string;
+  readonly handle: string;
+  readonly seq: number;
+  readonly offset: number;
+  readonly bytes: Uint8Array;
+}
+
+/** One write or truncation to redo, in log order. */
+export type RedoOp =
+  | { kind: 'write'; abs: string; dev: number; ino: number; offset: number; bytes: Uint8Array; void: boolean }
+  | { kind: 'truncate'; abs: string; dev: number; ino: number; offset: 0; bytes: undefined; void: boolean };
+
+/** What replaying records yields. */
+export interface ReplayedState {
+  readonly leases: RecoveredLease[];
+  readonly handles: RecoveredHandle[];
+  /** Completed idempotency records, the latest per (scope, key). */
+  readonly idempotency: IdempotencyRecord[];
+  readonly inDoubt: InDoubtPrint[];
+  /** Writes to redo, in order (voided ones are kept, flagged). */
+  readonly ops: RedoOp[];
+  /** Leases dropped because the log proves they had expired before the server stopped. */
+  readonly expiredLeases: number;
+  /** Records that named an unknown handle (should not happen; counted, not fatal). */
+  readonly orphans: number;
+}
+
+const scoped = (scope: string, key: string): string => `${scope}\n${key}`;
+
+/** Accumulates records in order; `result()` gives the state they describe. */
+export class Replayer {
+  private readonly leases = new Map<string, RecoveredLease>();
+  /** Every handle seen, open or closed (closed handles' prints are still redone). */
+  private readonly known = new Map<string, RecoveredHandle>();
+  private readonly open = new Set<string>();
+  private readonly idempotency = new Map<string, IdempotencyRecord>();
+  private readonly pending = new Map<string, InDoubtPrint[]>();
+  private readonly ops: RedoOp[] = [];
+  /** Not yet voided ops per file (`dev:ino`), so voiding costs the file's ops, not the whole log's. */
+  private readonly byFile = new Map<string, RedoOp[]>();
+  /** The last write op of each handle (for print-abort). */
+  private readonly lastOp = new Map<string, RedoOp>();
+  private lastStamp = Number.NEGATIVE_INFINITY;
+  private orphans = 0;
+
+  /** Applies one record. */
+  apply(record: LogRecord): void {
+    switch (record.type) {
+      case 'meta':
+        this.stamp(record.createdAt);
+        break;
+      case 'lease':
+        this.stamp(record.at);
+        this.leases.set(record.id, {
+          id: record.id,
+          principal: record.principal,
+          ttlMs: record.ttlMs,
+          expiresAt: record.expiresAt,
+          solo: record.solo,
+        });
+        break;
+      case 'renew': {
+        this.stamp(record.at);
+        const lease = this.leases.get(record.id);
+        if (lease !== undefined) this.leases.set(record.id, { ...lease, expiresAt: record.expiresAt });
+        break;
+      }
+      case 'lease-end':
+        this.leases.delete(record.id);
+        break;
+      case 'open': {
+        const { type: _type, truncated, ...fields } = record;
+        this.known.set(record.id, { ...fields });
+        this.open.add(record.id);
+        if (truncated) {
+          const { abs, dev, ino } = record;
+          this.voidFile(`${dev}:${ino}`);
+          this.push({ kind: 'truncate', abs, dev, ino, offset: 0, bytes: undefined, void: false });
+        }
+        break;
+      }
+      case 'print': {
+        const handle = this.known.get(record.handle);
+        if (handle === undefined) {
+          this.orphans++;
+          break;
+        }
+        handle.position = record.offset + record.bytes.length;
+        handle.lastSeq = record.seq;
+        const { abs, dev, ino } = handle;
+        const op: RedoOp = {
+          kind: 'write',
+          abs,
+          dev,
+          ino,
+          offset: record.offset,
+          bytes: record.bytes,
+          void: false,
+        };
+        this.push(op);
+        this.lastOp.set(record.handle, op);
+        if (record.key !== undefined) {
+          const k = scoped(handle.principal, record.key);
+          const list = this.pending.get(k) ?? [];
+          list.push({
+            principal: handle.principal,
+            key: record.key,
+            handle: record.handle,
+            seq: record.seq,
+            offset: record.offset,
+            bytes: record.bytes,
+          });
+          this.pending.set(k, list);
+        }
+        break;
+      }
+      case 'print-abort': {
+        const handle = this.known.get(record.handle);
+        if (handle === undefined) {
+          this.orphans++;
+          break;
+        }
+        const op = this.lastOp.get(record.handle);
+        if (op !== undefined && op.offset === record.offset) op.void = true;
+        handle.position = record.offset;
+        handle.lastSeq = record.seq - 1;
+        for (const [k, list] of this.pending) {
+          const rest = list.filter((p) => !(p.handle === record.handle && p.seq === record.seq));
+          if (rest.length === 0) this.pending.delete(k);
+          else if (rest.length !== list.length) this.pending.set(k, rest);
+        }
+        break;
+      }
+      case 'close':
+        this.open.delete(record.handle);
+        break;
+      case 'remove': {
+        const under = `${record.abs}/`;
+        for (const [file, ops] of this.byFile) {
+          const abs = (ops[0] as RedoOp).abs;
+          if (abs === record.abs || abs.startsWith(under)) this.voidFile(file);
+        }
+        break;
+      }
+      case 'idem': {
+        this.stamp(record.completedAt);
+        const k = scoped(record.scope, record.key);
+        this.idempotency.set(k, record);
+        this.pending.delete(k);
+        break;
+      }
+      case 'end':
+        break;
+    }
+  }
+
+  /**
+   * The state: live leases (minus those the log proves expired: a lease whose
+   * logged expiresAt plus ttlMs/2 is before the last logged time had run out
+   * before the server stopped), the open handles of live leases, idempotency
+   * records, and in-doubt prints of open handles.
+   */
+  result(): ReplayedState {
+    const leases: RecoveredLease[] = [];
+    let expiredLeases = 0;
+    for (const lease of this.leases.values()) {
+      if (lease.expiresAt + lease.ttlMs / 2 < this.lastStamp) expiredLeases++;
+      else leases.push(lease);
+    }
+    const live = new Set(leases.map((l) => l.id));
+    const handles: RecoveredHandle[] = [];
+    for (const id of this.open) {
+      const handle = this.known.get(id);
+      if (handle !== undefined && live.has(handle.leaseId)) handles.push(handle);
+    }
+    const openIds = new Set(handles.map((h) => h.id));
+    const inDoubt = [...this.pending.values()].flat().filter((p) => openIds.has(p.handle));
+    return {
+      leases,
+      handles,
+      idempotency: [...this.idempotency.values()],
+      inDoubt,
+      ops: this.ops,
+      expiredLeases,
+      orphans: this.orphans,
+    };
+  }
+
+  private push(op: RedoOp): void {
+    this.ops.push(op);
+    const file = `${op.dev}:${op.ino}`;
+    const list = this.byFile.get(file);
+    if (list === undefined) this.byFile.set(file, [op]);
+    else list.push(op);
+  }
+
+  private voidFile(file: string): void {
+    for (const op of this.byFile.get(file) ?? []) op.void = true;
+    this.byFile.delete(file);
+  }
+
+  private stamp(at: number): void {
+    if (at > this.lastStamp) this.lastStamp = at;
+  }
+}
