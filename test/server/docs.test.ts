@@ -21,6 +21,7 @@ beforeAll(async () => {
   s = await startTestServer();
 });
 afterAll(async () => {
+  expect(s.leaks()).toEqual([]);
   await s.close();
 });
 

@@ -362,14 +362,14 @@ describe('lease expiry', () => {
 
   it('keeps a lease alive with KeepAlive and with every call on its handles', async () => {
     await writeFile(join(short.root, 'kept'), 'abcdefghij');
-    const { lease } = (await short.ok('http', 'Leases.Grant', { ttlMs: 300 })) as {
+    const { lease } = (await short.ok('http', 'Leases.Grant', { ttlMs: 1_000 })) as {
       lease: { leaseId: string };
     };
     const handle = (
       await short.ok('http', 'Files.RemoteOpen', { path: 'kept', mode: 'read', leaseId: lease.leaseId })
     ).handle;
     for (let i = 0; i < 6; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 120));
+      await new Promise((resolve) => setTimeout(resolve, 300));
       if (i % 2 === 0) await short.ok('jsonrpc', 'Leases.KeepAlive', { leaseId: lease.leaseId });
       else await short.ok('http', 'Files.RemoteRead', { handle, length: 1 });
     }

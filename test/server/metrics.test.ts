@@ -13,6 +13,7 @@ beforeAll(async () => {
   await writeFile(join(s.root, 'f.txt'), 'x');
 });
 afterAll(async () => {
+  expect(s.leaks()).toEqual([]);
   await s.close();
 });
 
