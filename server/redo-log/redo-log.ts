@@ -74,6 +74,7 @@ export class RedoLog implements DurabilityLog {
     this.unlock = unlock;
     this.generation = recovered.generation;
     this.threshold = options.checkpointBytes ?? 64 * 1_048_576;
+    this.stats = { records: 0, bytes: 0, checkpoints: 0, generation: this.generation };
     this.writer = LogWriter.open(
       this.logPath(this.generation),
       recovered.logSize,
@@ -88,7 +89,6 @@ export class RedoLog implements DurabilityLog {
       this.inDoubt.set(k, [...(this.inDoubt.get(k) ?? []), { ...p, bytes: Buffer.from(p.bytes) }]);
       this.inDoubtLeft++;
     }
-    this.stats = { records: 0, bytes: 0, checkpoints: 0, generation: this.generation };
   }
 
   /** Locks the state directory, recovers it (redoing logged writes) and opens the log for appending. */
@@ -225,6 +225,18 @@ export class RedoLog implements DurabilityLog {
       this.writer.close();
       this.unlock();
     }
+  }
+
+  /**
+   * Stops logging at once, without a checkpoint, leaving the directory as a
+   * crash would (the records written so far are in the file): for a startup
+   * that fails after recovery, and for tests that restart in one process.
+   */
+  abandon(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.writer.close();
+    this.unlock();
   }
 
   private async runCheckpoint(): Promise<void> {
