@@ -4,8 +4,8 @@
  * on a free port (the documents' 127.0.0.1:8080 is rewritten), the ids the
  * document shows are replaced by the real ones as the session goes; sh blocks
  * run with bash; TypeScript blocks run with tsx, importing `leasegate/client`
- * and `leasegate/server` from this repository, and their output is compared
- * with the text block that follows. Only blocks marked `norun` are skipped.
+ * and `leasegate/server` from this repository, after type-checking them as a
+ * strict project would; their output is compared with the text block that follows. Only blocks marked `norun` are skipped.
  */
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
+import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { type Block, blocksOf, difference, documents, IdMap, normalise, stepsOf } from './markdown.js';
@@ -53,6 +54,27 @@ function rewrite(text: string, port: number): string {
     .replace(/\bnpx leasegate /g, `${process.execPath} --import ${tsxLoader} ${join(repo, 'cli/main.ts')} `)
     .replaceAll("'leasegate/client'", `'${pathToFileURL(join(repo, 'client/index.ts')).href}'`)
     .replaceAll("'leasegate/server'", `'${pathToFileURL(join(repo, 'server/index.ts')).href}'`);
+}
+
+/** Type-checks programs of a document as a user's strict NodeNext project would, `leasegate/*` mapped to this repository. */
+function typeErrors(files: string[]): string[] {
+  const program = ts.createProgram(files, {
+    strict: true,
+    noUncheckedIndexedAccess: true,
+    target: ts.ScriptTarget.ES2023,
+    lib: ['lib.es2023.d.ts', 'lib.esnext.disposable.d.ts'],
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    noEmit: true,
+    skipLibCheck: true,
+    types: ['node'],
+    typeRoots: [join(repo, 'node_modules/@types')],
+    baseUrl: repo,
+    paths: { 'leasegate/client': ['client/index.ts'], 'leasegate/server': ['server/index.ts'] },
+  });
+  return ts
+    .getPreEmitDiagnostics(program)
+    .map((d) => `${d.file?.fileName ?? ''}: ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`);
 }
 
 async function sh(command: string, cwd: string): Promise<string> {
@@ -131,6 +153,10 @@ for (const doc of documents) {
           const server = ownServer ? undefined : await startTestServer();
           try {
             const port = server ? Number(new URL(server.url).port) : await freePort();
+            // As written (for the type checker), and rewritten to run here.
+            const asWritten = join(dir, `snippet-${block.line}.check.mts`);
+            await writeFile(asWritten, block.body);
+            expect(typeErrors([asWritten])).toEqual([]);
             const file = join(dir, `snippet-${block.line}.mts`);
             await writeFile(file, rewrite(block.body, port));
             const { stdout } = await run(process.execPath, ['--import', tsxLoader, file], {
