@@ -31,6 +31,16 @@ export function checkGoals(
     measured: keyed && grpc ? `${(keyed.reqPerSec / grpc.reqPerSec).toFixed(2)}x` : 'not measured',
     met: keyed && grpc ? keyed.reqPerSec >= 3 * grpc.reqPerSec : undefined,
   });
+  goals.push({
+    goal: 'the same vs bare Fastify on CPU cost (cap: 1e6 / CPU us per call)',
+    measured: keyed ? `${keyed.capacityRatioToBare.toFixed(2)}x` : 'not measured',
+    met: keyed ? keyed.capacityRatioToBare >= 1 : undefined,
+  });
+  goals.push({
+    goal: 'the same vs grpc-js on CPU cost',
+    measured: keyed && grpc ? `${(keyed.capacityPerSec / grpc.capacityPerSec).toFixed(2)}x` : 'not measured',
+    met: keyed && grpc ? keyed.capacityPerSec >= 3 * grpc.capacityPerSec : undefined,
+  });
   const seq = sequential.find((s) => s.variant === 'client-fsync-never');
   goals.push({
     goal: 'typed client sequential p50 <= 0.25 ms (fsync never)',

@@ -4,7 +4,12 @@ import type { ThroughputSummary } from '../sections/throughput.js';
 import type { GoalCheck } from './goals.js';
 import { fixed, mib, renderTable } from './table.js';
 
-/** The throughput table (medians over rounds). */
+/**
+ * The throughput table (medians over rounds). `cap` columns: the rate one
+ * dedicated core would sustain at the measured CPU cost per call (1e6 / CPU
+ * µs per call), which other processes on a shared machine disturb far less
+ * than the measured rate.
+ */
 export function formatThroughput(rows: readonly ThroughputSummary[]): string {
   return renderTable(
     [
@@ -15,6 +20,8 @@ export function formatThroughput(rows: readonly ThroughputSummary[]): string {
       'p50 ms',
       'p99 ms',
       'CPU us/req',
+      'cap req/s',
+      'cap x bare',
       'peak RSS MiB',
       'failed',
       'gen CPU %',
@@ -27,6 +34,8 @@ export function formatThroughput(rows: readonly ThroughputSummary[]): string {
       fixed(r.p50Ms, 3),
       fixed(r.p99Ms, 3),
       fixed(r.cpuUsPerReq, 1),
+      fixed(r.capacityPerSec, 0),
+      fixed(r.capacityRatioToBare, 2),
       mib(r.peakRssBytes),
       String(r.failed),
       fixed(r.loadCpuPct, 0),

@@ -50,6 +50,14 @@ export interface ThroughputSummary {
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly cpuUsPerReq: number;
+  /**
+   * 1e6 / cpuUsPerReq: the calls per second one dedicated core would serve at
+   * this cost. Robust to other processes stealing the server's core, so the
+   * fairer comparison on a shared machine.
+   */
+  readonly capacityPerSec: number;
+  /** capacityPerSec over the baseline's at the same connections. */
+  readonly capacityRatioToBare: number;
   /** Median of the runs' peak RSS. */
   readonly peakRssBytes: number;
   /** Largest peak RSS of any round. */
@@ -156,11 +164,13 @@ export function summariseThroughput(
   for (const c of connections) {
     const bareRuns = runs.filter((r) => r.variant === baseline && r.connections === c);
     const bare = median(bareRuns.map((r) => r.reqPerSec));
+    const bareCost = median(nums(bareRuns.map((r) => r.cpuUsPerReq)));
     for (const variant of only) {
       const mine = runs.filter((r) => r.variant === variant.id && r.connections === c);
       if (mine.length === 0) continue;
       const reqPerSec = median(mine.map((r) => r.reqPerSec));
       const rss = nums(mine.map((r) => r.peakRssBytes));
+      const cost = median(nums(mine.map((r) => r.cpuUsPerReq)));
       summaries.push({
         variant: variant.id,
         label: variant.label,
@@ -170,7 +180,9 @@ export function summariseThroughput(
         ratioToBare: reqPerSec / bare,
         p50Ms: median(mine.map((r) => r.p50Ms)),
         p99Ms: median(mine.map((r) => r.p99Ms)),
-        cpuUsPerReq: median(nums(mine.map((r) => r.cpuUsPerReq))),
+        cpuUsPerReq: cost,
+        capacityPerSec: 1e6 / cost,
+        capacityRatioToBare: bareCost / cost,
         peakRssBytes: median(rss),
         maxPeakRssBytes: rss.length > 0 ? Math.max(...rss) : Number.NaN,
         failed: mine.reduce((sum, r) => sum + r.failed, 0),
