@@ -47,6 +47,16 @@ class MemoryRecord implements StoredResponse {
   ) {}
 }
 
+/** A completed record as a durable store saves and restores it (see server/redo-log/). */
+export interface CompletedIdempotencyRecord {
+  readonly scope: string;
+  readonly key: string;
+  readonly fingerprint: string;
+  readonly response: StoredResponse;
+  /** Clock time of completion: retention counts from it. */
+  readonly completedAt: number;
+}
+
 /** Accounted bytes of a record: its strings plus {@link recordOverheadBytes}. */
 export function recordBytes(mapKey: string, fingerprint: string, body: string): number {
   return recordOverheadBytes + mapKey.length + fingerprint.length + body.length;
@@ -144,6 +154,49 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
       }
     }
     return this.expired - before;
+  }
+
+  /**
+   * Completed, unexpired records, oldest first, for a durable store's
+   * checkpoint. It may be read across turns of the event loop: the Map's
+   * iterator tolerates records added and dropped meanwhile.
+   */
+  *completed(): IterableIterator<CompletedIdempotencyRecord> {
+    for (const [mapKey, record] of this.records) {
+      if (record.status === 0 || this.isExpired(record, this.now())) continue;
+      // The key has no newline (printable ASCII), so the last one ends the scope.
+      const split = mapKey.lastIndexOf('\n');
+      yield {
+        scope: mapKey.slice(0, split),
+        key: mapKey.slice(split + 1),
+        fingerprint: record.fingerprint,
+        response: record,
+        completedAt: record.at + this.epoch,
+      };
+    }
+  }
+
+  /**
+   * Puts a completed record back (a durable store's recovery), as if it had
+   * completed at `completedAt`: an expired one is skipped, one already held
+   * is replaced, and the bounds apply as for any new record. Restore oldest first.
+   */
+  restore(completed: CompletedIdempotencyRecord): void {
+    const at = completed.completedAt - this.epoch;
+    const mapKey = scopedKey(completed.scope, completed.key);
+    const old = this.records.get(mapKey);
+    if (old !== undefined) {
+      if (old.status === 0) return;
+      this.drop(mapKey, old);
+    }
+    const record = new MemoryRecord(completed.fingerprint, at);
+    if (this.isExpired(record, this.now())) return;
+    record.status = completed.response.status;
+    record.body = flat(completed.response.body);
+    record.leaseRemainingMs = completed.response.leaseRemainingMs;
+    this.records.set(flat(mapKey), record);
+    this.bytes += recordBytes(mapKey, record.fingerprint, record.body);
+    if (this.overBounds()) this.trim();
   }
 
   stats(): IdempotencyStoreStats {

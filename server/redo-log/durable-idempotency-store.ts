@@ -1,0 +1,113 @@
+import type { Clock } from '../clock/clock.js';
+import type { CompletedIdempotencyRecord, MemoryIdempotencyStore } from '../idempotency/memory-store.js';
+import type {
+  BeginOutcome,
+  IdempotencyRecordView,
+  IdempotencyStore,
+  IdempotencyStoreStats,
+  IdempotencyTicket,
+  StoredResponse,
+} from '../idempotency/store.js';
+import type { IdempotencyRecord } from './records.js';
+import type { RedoLog } from './redo-log.js';
+
+/** The claim of a keyed call in flight: the inner store's ticket and what the log records of it. */
+class DurableTicket {
+  constructor(
+    readonly inner: IdempotencyTicket,
+    readonly scope: string,
+    readonly key: string,
+    readonly fingerprint: string,
+  ) {}
+}
+
+/**
+ * The idempotency store of a server with a redo log: the in-memory store,
+ * with every completion written to the log before the inner store (and so any
+ * duplicate waiting for it) sees it, and before the first caller's reply is
+ * sent. After a crash, recovery puts the records back (`restore`), so a
+ * retry across the crash gets the stored answer. Checkpoints read the
+ * records back out (`records`). In-flight records are not logged: a call
+ * that never completed left no answer to replay, and runs again.
+ */
+export class DurableIdempotencyStore implements IdempotencyStore {
+  constructor(
+    private readonly inner: MemoryIdempotencyStore,
+    private readonly log: RedoLog,
+    private readonly clock: Clock,
+  ) {}
+
+  begin(scope: string, key: string, fingerprint: string): BeginOutcome {
+    const outcome = this.inner.begin(scope, key, fingerprint);
+    if (outcome.state !== 'run') return outcome;
+    return { state: 'run', ticket: new DurableTicket(outcome.ticket, scope, key, fingerprint) };
+  }
+
+  /** Logs the response (throws `unavailable` if the log cannot take it: then nothing is stored or sent). */
+  complete(ticket: IdempotencyTicket, response: StoredResponse): void {
+    const t = ticket as DurableTicket;
+    try {
+      this.log.idempotencyCompleted({
+        scope: t.scope,
+        key: t.key,
+        fingerprint: t.fingerprint,
+        status: response.status,
+        body: response.body,
+        leaseRemainingMs: response.leaseRemainingMs,
+        completedAt: this.clock.now(),
+      });
+    } catch (error) {
+      this.inner.abandon(t.inner);
+      throw error;
+    }
+    this.inner.complete(t.inner, response);
+  }
+
+  abandon(ticket: IdempotencyTicket): void {
+    this.inner.abandon((ticket as DurableTicket).inner);
+  }
+
+  get(scope: string, key: string): IdempotencyRecordView | undefined {
+    return this.inner.get(scope, key);
+  }
+
+  expire(): number {
+    return this.inner.expire();
+  }
+
+  stats(): IdempotencyStoreStats {
+    return this.inner.stats();
+  }
+
+  /** Puts recovered records back, oldest first (expired ones are skipped by the inner store). */
+  restore(records: readonly IdempotencyRecord[]): void {
+    const sorted = [...records].sort((a, b) => a.completedAt - b.completedAt);
+    for (const r of sorted) {
+      const { scope, key, fingerprint, status, body, leaseRemainingMs, completedAt } = r;
+      this.inner.restore({
+        scope,
+        key,
+        fingerprint,
+        response: { status, body, leaseRemainingMs },
+        completedAt,
+      });
+    }
+  }
+
+  /** The completed records as log records, for a checkpoint (read lazily). */
+  *records(): IterableIterator<IdempotencyRecord> {
+    for (const r of this.inner.completed() as IterableIterator<CompletedIdempotencyRecord>) {
+      const { status, body, leaseRemainingMs } = r.response;
+      yield {
+        type: 'idem',
+        scope: r.scope,
+        key: r.key,
+        fingerprint: r.fingerprint,
+        status,
+        body,
+        leaseRemainingMs,
+        completedAt: r.completedAt,
+      };
+    }
+  }
+}
