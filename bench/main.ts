@@ -13,6 +13,7 @@ import { parseSuiteOptions, usage } from './options.js';
 import { pinLoadGenerator } from './pinning.js';
 import { type ProfileResult, runProfiles } from './profile/run-profile.js';
 import { formatProfileSummary } from './profile/summarise.js';
+import { QuietBudget } from './quiet.js';
 import { checkGoals } from './report/goals.js';
 import { formatGoals, formatSequential, formatThroughput } from './report/print.js';
 import { type CompanionResult, runCompanions } from './sections/companions.js';
@@ -75,6 +76,7 @@ async function main(): Promise<void> {
     workDir,
     resultsDir,
     quick: options.quick,
+    quietBudget: new QuietBudget(options.settings.quietBudgetSeconds),
     log: (message) => console.log(message),
   };
   const cpu = cpus();

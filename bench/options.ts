@@ -30,6 +30,7 @@ export const usage = `usage: npm run bench -- [options]
   --only LIST           sections to run: ${sectionNames.join(', ')}
   --max-noise PCT       repeat a run when other processes took more than PCT% of a core (default 20)
   --retries N           repeats of a noisy run, the quietest kept (default 2; 0 with --quick)
+  --max-wait S          seconds the suite may spend on waits and repeats in all (default 120; 20 with --quick)
   --profile             also profile leasegate (node --cpu-prof) under 32 connections with keys
   --profile-seconds S   profiled load seconds (default 10)
   --help`;
@@ -63,6 +64,7 @@ export function parseSuiteOptions(argv: readonly string[]): SuiteOptions | 'help
       'profile-seconds': { type: 'string' },
       'max-noise': { type: 'string' },
       retries: { type: 'string' },
+      'max-wait': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
     allowPositionals: true,
@@ -83,6 +85,8 @@ export function parseSuiteOptions(argv: readonly string[]): SuiteOptions | 'help
     fsyncSamples: quick ? 100 : 500,
     maxNoisePct: positiveNumber('max-noise', values['max-noise'], 20),
     noiseRetries: values.retries === undefined ? (quick ? 0 : 2) : wholeNumber('retries', values.retries),
+    quietBudgetSeconds:
+      values['max-wait'] === undefined ? (quick ? 20 : 120) : wholeNumber('max-wait', values['max-wait']),
     profileSeconds: positiveNumber('profile-seconds', values['profile-seconds'], quick ? 3 : 10),
   };
   let sections = new Set<SectionName>(['throughput', 'sequential', 'companions']);

@@ -53,26 +53,61 @@ export async function waitForQuiet(maxBusyPct = 15, maxWaitSeconds = 30): Promis
 }
 
 /**
+ * The suite's patience with a busy machine: waits for quiet and repeats of
+ * noisy runs draw on one budget of seconds; once spent, runs go ahead as they
+ * come (their noise is still reported).
+ */
+export class QuietBudget {
+  #seconds: number;
+
+  constructor(seconds: number) {
+    this.#seconds = seconds;
+  }
+
+  /** Seconds left. */
+  get seconds(): number {
+    return Math.max(0, this.#seconds);
+  }
+
+  /** Draws `seconds` from the budget. */
+  spend(seconds: number): void {
+    this.#seconds -= seconds;
+  }
+}
+
+/** How `measureQuietly` deals with noise. */
+export interface QuietOptions {
+  readonly maxNoisePct: number;
+  readonly retries: number;
+  readonly budget: QuietBudget;
+  readonly log: (message: string) => void;
+  readonly label: string;
+}
+
+/**
  * Runs `measure` (which reports its own noise) until a run's noise is at most
- * `maxNoisePct`, at most `1 + retries` times, waiting for quiet before each;
- * keeps the quietest run.
+ * `maxNoisePct`, at most `1 + retries` times while the budget lasts, waiting
+ * for quiet before each; keeps the quietest run.
  */
 export async function measureQuietly<T extends { otherCpuPct: number | undefined }>(
   measure: () => Promise<T>,
-  options: { maxNoisePct: number; retries: number; log: (message: string) => void; label: string },
+  options: QuietOptions,
 ): Promise<T> {
+  const { budget } = options;
   let best: T | undefined;
   for (let attempt = 0; attempt <= options.retries; attempt++) {
-    const waited = await waitForQuiet();
+    const waited = budget.seconds > 0 ? await waitForQuiet(15, Math.min(30, budget.seconds)) : 0;
+    budget.spend(waited);
     if (waited > 0) options.log(`  (waited ${waited.toFixed(1)} s for the machine to quieten)`);
+    const started = performance.now();
     const run = await measure();
+    if (attempt > 0) budget.spend((performance.now() - started) / 1000);
     if (best === undefined || (run.otherCpuPct ?? 0) < (best.otherCpuPct ?? 0)) best = run;
     if ((run.otherCpuPct ?? 0) <= options.maxNoisePct) break;
-    if (attempt < options.retries) {
-      options.log(
-        `  ${options.label}: other processes took ${run.otherCpuPct?.toFixed(0)}% of a core, measuring again`,
-      );
-    }
+    if (attempt === options.retries || budget.seconds <= 0) break;
+    options.log(
+      `  ${options.label}: other processes took ${run.otherCpuPct?.toFixed(0)}% of a core, measuring again`,
+    );
   }
   return best as T;
 }

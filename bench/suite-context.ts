@@ -1,5 +1,6 @@
 /** What every section of the suite is given: pinning, scratch folder, durations and a logger. */
 import type { Pinning } from './pinning.js';
+import type { QuietBudget } from './quiet.js';
 
 /** Settings of one suite run (see options.ts for the flags that set them). */
 export interface SuiteSettings {
@@ -20,6 +21,8 @@ export interface SuiteSettings {
   readonly maxNoisePct: number;
   /** At most this many repeats of a noisy run (the quietest attempt is kept). */
   readonly noiseRetries: number;
+  /** Seconds the whole suite may spend waiting for quiet and repeating noisy runs. */
+  readonly quietBudgetSeconds: number;
   /** Seconds of 32-connection load while profiling. */
   readonly profileSeconds: number;
 }
@@ -32,6 +35,8 @@ export interface SuiteContext {
   readonly workDir: string;
   /** Where results and profiles go (bench/results). */
   readonly resultsDir: string;
+  /** What is left of the suite's patience with a busy machine. */
+  readonly quietBudget: QuietBudget;
   /** True when --quick was given (helper sections get LEASEGATE_BENCH_QUICK=1). */
   readonly quick: boolean;
   log(message: string): void;

@@ -43,7 +43,9 @@ async function profileOne(
   const dir = join(ctx.workDir, `profile-${variant.id}`);
   mkdirSync(profileDir, { recursive: true });
   mkdirSync(dir, { recursive: true });
-  await waitForQuiet();
+  const waited =
+    ctx.quietBudget.seconds > 0 ? await waitForQuiet(15, Math.min(30, ctx.quietBudget.seconds)) : 0;
+  ctx.quietBudget.spend(waited);
   const server = await spawnServer(variant.server, serverConfig(variant, dir), ctx.pinning, {
     nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`],
   });

@@ -172,6 +172,7 @@ export async function runSequential(ctx: SuiteContext): Promise<SequentialResult
       const run = await measureQuietly(() => measureSequential(ctx, variant, round), {
         maxNoisePct: ctx.settings.maxNoisePct,
         retries: ctx.settings.noiseRetries,
+        budget: ctx.quietBudget,
         log: ctx.log,
         label: variant.label,
       });

@@ -134,6 +134,7 @@ export async function runThroughput(
         const run = await measureQuietly(() => measure(ctx, variant, c, round), {
           maxNoisePct: ctx.settings.maxNoisePct,
           retries: ctx.settings.noiseRetries,
+          budget: ctx.quietBudget,
           log: ctx.log,
           label: `${variant.label} c=${c}`,
         });
