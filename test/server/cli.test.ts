@@ -178,6 +178,43 @@ describe('leasegate serve', () => {
     expect(await run.exit).toEqual({ code: 0, signal: null });
   });
 
+  it('replaces a stale socket left by a killed server, but never a file that is not a socket', async () => {
+    const socket = join(tmp, 'stale.sock');
+    const args = [
+      'serve',
+      '--socket',
+      socket,
+      '--root',
+      join(tmp, 'root-s'),
+      '--state-dir',
+      join(tmp, 'state-s'),
+    ];
+    const killed = leasegate(args);
+    await listening(killed, { tcp: false, socket: true });
+    killed.child.kill('SIGKILL');
+    await killed.exit;
+    expect((await stat(socket)).isSocket()).toBe(true);
+    const again = leasegate(args);
+    await listening(again, { tcp: false, socket: true });
+    again.child.kill('SIGTERM');
+    expect((await again.exit).code).toBe(0);
+
+    const plain = join(tmp, 'not-a-socket');
+    await writeFile(plain, 'keep me');
+    const refused = leasegate([
+      'serve',
+      '--socket',
+      plain,
+      '--root',
+      join(tmp, 'root-s'),
+      '--state-dir',
+      join(tmp, 'state-s'),
+    ]);
+    expect((await refused.exit).code).toBe(1);
+    expect(refused.err()).toMatch(/cannot listen/);
+    expect((await stat(plain)).isFile()).toBe(true);
+  });
+
   it('reads options from LEASEGATE_* environment variables', async () => {
     const root = join(tmp, 'root-env');
     const run = leasegate(['serve'], {
