@@ -395,6 +395,16 @@ describe('errors of the default server', () => {
       expect(r.body).toMatchObject({ code: 'invalid_argument' });
     });
 
+    // Known bug (reported): Fastify's own text/plain parser wins over the server's catch-all JSON one,
+    // so fetch(url, { body: '{...}' }) without a Content-Type gets "request must be object".
+    // `it.fails` flips once server/app.ts reads text/plain bodies as JSON too.
+    it.fails('reads a body sent as text/plain (fetch’s default for a string body) as JSON', async () => {
+      const r = await s.send('POST', '/v1/Directories/Stat', '{"path":"dir"}', {
+        'content-type': 'text/plain;charset=UTF-8',
+      });
+      expect(r.status).toBe(200);
+    });
+
     it('reads a body sent without a JSON Content-Type as JSON (plain curl -d)', async () => {
       const r = await s.send('POST', '/v1/Directories/Stat', '{"path":"dir"}', {
         'content-type': 'application/x-www-form-urlencoded',
