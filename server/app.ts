@@ -85,16 +85,14 @@ export async function buildServer(build: BuildOptions = {}): Promise<FastifyInst
 
   const root = await Sandbox.create(options.root);
   const principals = await Principals.load(root, options.tokens);
-  let handles: HandleTable | undefined;
   const leases = new LeaseTable({
     clock,
     defaultTtlMs: options.leaseDefaultTtlMs,
     minTtlMs: options.leaseMinTtlMs,
     maxTtlMs: options.leaseMaxTtlMs,
     maxPerPrincipal: options.maxLeasesPerPrincipal,
-    closeMembers: (lease, deadline) => handles?.closeLease(lease, deadline) ?? true,
   });
-  handles = new HandleTable({ clock, leases, maxDescriptors: options.maxDescriptors, maxPerPrincipal: options.maxHandlesPerPrincipal });
+  const handles = new HandleTable({ clock, leases, maxDescriptors: options.maxDescriptors, maxPerPrincipal: options.maxHandlesPerPrincipal });
   const state: FileState = { clock, leases, handles };
   const metrics = new Metrics(state);
   app.decorate('leasegate', { ...state, metrics, options });

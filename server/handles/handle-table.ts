@@ -5,9 +5,8 @@ import { RpcError } from '../../common/rpc-error.js';
 import type { Clock } from '../clock/clock.js';
 import { errnoOf, fromOsError } from '../errors/os-errors.js';
 import { newId } from '../leases/ids.js';
-import type { Lease } from '../leases/lease.js';
-import type { LeaseTable } from '../leases/lease-table.js';
-import type { Tombstone } from '../leases/tombstones.js';
+import { Lease, type LeaseMember } from '../leases/lease.js';
+import type { LeaseMembers, LeaseTable } from '../leases/lease-table.js';
 import { DescriptorPool, type PooledFile } from './descriptor-pool.js';
 
 const openAsync = promisify(fs.open);
@@ -68,20 +67,26 @@ const goneOnReopen = new Set(['ENOENT', 'ENOTDIR', 'EISDIR', 'ELOOP', 'ENXIO', '
 
 /**
  * Every open handle: lookup by id for its principal, the one code path that
- * closes a handle, and the descriptor pool behind them.
+ * closes a handle, and the descriptor pool behind them. A handle closed
+ * because its lease ended stays in the map with the ended lease as its value:
+ * that lease is its tombstone until the lease table forgets it.
  */
-export class HandleTable {
-  private readonly handles = new Map<string, Handle>();
+export class HandleTable implements LeaseMembers {
+  private readonly handles = new Map<string, Handle | Lease>();
+  private openCount = 0;
   private readonly perPrincipal = new Map<string, number>();
+  /** The lease whose Set of handles is being closed across slices, and where its closing loop stands. */
+  private closing: { lease: Lease; members: Iterator<LeaseMember> } | undefined;
   readonly pool: DescriptorPool;
 
   constructor(private readonly options: HandleTableOptions) {
     this.pool = new DescriptorPool(options.maxDescriptors);
+    options.leases.attachMembers(this);
   }
 
   /** Open handles now. */
   get size(): number {
-    return this.handles.size;
+    return this.openCount;
   }
 
   /** Opens a file and registers a handle under `lease` (which must still live once the file is open). */
@@ -114,7 +119,7 @@ export class HandleTable {
       }
       // The lease may have ended, or run out unswept, while the file was opening.
       if (this.options.leases.expireIfDue(lease)) {
-        throw this.options.leases.goneError(principal, lease.id, 'lease', 'leaseId');
+        throw this.options.leases.goneError(lease, principal, 'lease', 'leaseId');
       }
     } catch (error) {
       fs.closeSync(fd);
@@ -134,6 +139,7 @@ export class HandleTable {
     );
     this.pool.adopt(handle, fd);
     this.handles.set(handle.id, handle);
+    this.openCount++;
     this.perPrincipal.set(principal, (this.perPrincipal.get(principal) ?? 0) + 1);
     lease.attach(handle);
     return handle;
@@ -141,14 +147,15 @@ export class HandleTable {
 
   /** The caller's live handle, or lease_expired / lease_revoked / not_found. */
   get(principal: string, id: string): Handle {
-    const handle = this.handles.get(id);
-    if (handle === undefined || handle.principal !== principal) {
-      throw this.options.leases.goneError(principal, id, 'handle', 'handle');
+    const found = this.handles.get(id);
+    const { leases } = this.options;
+    if (found instanceof Lease) throw leases.goneError(found, principal, 'handle', 'handle');
+    if (found === undefined || found.principal !== principal) {
+      throw leases.goneError(undefined, principal, 'handle', 'handle');
     }
     // Ended (its handles are being closed in slices), or expired but not yet swept: the answer is exact anyway.
-    if (this.options.leases.expireIfDue(handle.lease))
-      throw this.options.leases.endedError(handle.lease, 'handle');
-    return handle;
+    if (leases.expireIfDue(found.lease)) throw leases.goneError(found.lease, principal, 'handle', 'handle');
+    return found;
   }
 
   /** Writes bytes through a write or append handle; returns the offset they landed at. */
@@ -210,37 +217,58 @@ export class HandleTable {
   }
 
   /**
-   * The one code path that closes a handle: it leaves the table and its lease,
-   * its descriptor is released (writes are synchronous, so nothing is pending),
-   * and, when its lease ended, its id is remembered with the lease's tombstone.
+   * The one code path that closes a handle: it leaves its lease, its
+   * descriptor is released (writes are synchronous, so nothing is pending),
+   * and, when its lease has ended, its id keeps answering with the lease's
+   * tombstone instead of disappearing.
    */
-  close(handle: Handle, ended?: Tombstone): void {
-    if (!this.handles.delete(handle.id)) return;
+  close(handle: Handle): void {
+    if (this.handles.get(handle.id) !== handle) return;
+    const { lease } = handle;
+    if (this.options.leases.remembers(lease)) {
+      this.handles.set(handle.id, lease);
+      this.options.leases.rememberClosed(lease, handle.id);
+    } else {
+      this.handles.delete(handle.id);
+    }
+    this.openCount--;
     const left = (this.perPrincipal.get(handle.principal) ?? 1) - 1;
     if (left <= 0) this.perPrincipal.delete(handle.principal);
     else this.perPrincipal.set(handle.principal, left);
-    handle.lease.detach(handle);
+    lease.detach(handle);
     if (handle.busy === 0) this.releaseQuietly(handle);
-    if (ended !== undefined && ended.until > 0) {
-      this.options.leases.tombstones.add(handle.id, ended, this.options.clock.now());
-    }
   }
 
   /** Closes the handles of an ended lease until `deadline` (performance.now() time); true when all are closed. */
   closeLease(lease: Lease, deadline = Number.POSITIVE_INFINITY): boolean {
-    let closed = 0;
-    for (const member of lease.members()) {
-      const handle = this.handles.get(member.id);
-      if (handle === undefined) lease.detach(member);
-      else this.close(handle, lease.ended);
-      if (++closed % 64 === 0 && performance.now() >= deadline) return lease.size === 0;
+    const single = lease.single();
+    if (single !== undefined) this.closeMember(lease, single);
+    if (lease.size === 0) return true;
+    if (this.closing?.lease !== lease) {
+      const members = lease.members();
+      if (members === undefined) return lease.size === 0;
+      this.closing = { lease, members };
     }
+    for (let closed = 1; ; closed++) {
+      const next = this.closing.members.next();
+      if (next.done) break;
+      this.closeMember(lease, next.value);
+      if (closed % 64 === 0 && performance.now() >= deadline) return lease.size === 0;
+    }
+    this.closing = undefined;
     return lease.size === 0;
+  }
+
+  /** Drops the tombstones of the handles an ended lease closed; returns how many ids it had counted. */
+  forgetLease(lease: Lease): number {
+    const ids = lease.closedIds();
+    for (const id of ids) if (this.handles.get(id) === lease) this.handles.delete(id);
+    return ids.length;
   }
 
   /** Closes everything (shutdown). */
   closeAll(): void {
-    for (const handle of [...this.handles.values()]) this.close(handle);
+    for (const found of [...this.handles.values()]) if (!(found instanceof Lease)) this.close(found);
   }
 
   /** The handle's descriptor, reopened if the pool had parked it. */
@@ -256,6 +284,12 @@ export class HandleTable {
         details: { reason: 'file_removed', field: 'handle' },
       });
     }
+  }
+
+  private closeMember(lease: Lease, member: LeaseMember): void {
+    const found = this.handles.get(member.id);
+    if (found instanceof Lease || found === undefined) lease.detach(member);
+    else this.close(found);
   }
 
   private releaseQuietly(handle: Handle): void {

@@ -3,11 +3,11 @@ import { RpcError } from '../../common/rpc-error.js';
 import type { Clock } from '../clock/clock.js';
 import { ExpiryHeap } from './expiry-heap.js';
 import { newId } from './ids.js';
-import { Lease } from './lease.js';
-import { type Tombstone, Tombstones } from './tombstones.js';
+import { type EndReason, Lease } from './lease.js';
+import { Tombstones } from './tombstones.js';
 
 export { newId } from './ids.js';
-export { Lease, type LeaseMember } from './lease.js';
+export { type EndReason, Lease, type LeaseMember } from './lease.js';
 
 /** The wire form of a lease (`Lease` in the schemas). */
 export interface LeaseView {
@@ -16,8 +16,13 @@ export interface LeaseView {
   expiresAt: string;
 }
 
-/** Why a lease ended, as the wire says it. */
-export type EndReason = Tombstone['reason'];
+/** What the lease table asks of the table that holds the handles. */
+export interface LeaseMembers {
+  /** Closes the handles of an ended lease until `deadline` (a performance.now() time); true once none is left. */
+  closeLease(lease: Lease, deadline: number): boolean;
+  /** Drops the ids of the handles an ended lease closed (their tombstones lapsed); returns how many went. */
+  forgetLease(lease: Lease): number;
+}
 
 /** Options of the lease table. */
 export interface LeaseTableOptions {
@@ -26,22 +31,14 @@ export interface LeaseTableOptions {
   minTtlMs: number;
   maxTtlMs: number;
   maxPerPrincipal: number;
-  /** Most tombstones kept (ids of ended leases and their handles, answered with lease_expired / lease_revoked). */
+  /** Most ids of ended leases and their handles remembered (answered with lease_expired / lease_revoked). */
   maxTombstones?: number;
-  /**
-   * Closes the handles of an ended lease (`lease.ended` says why) until `deadline`
-   * (a performance.now() time); returns true once none is left.
-   */
-  closeMembers: (lease: Lease, deadline: number) => boolean;
   /** Longest run of one sweep slice before the event loop gets a turn, in ms. */
   sliceMs?: number;
 }
 
-/** A lease whose handle was closed by RemoteClose ends quietly: no tombstone, not counted. */
-const discarded: Tombstone = Object.freeze({ principal: '', reason: 'lease_revoked', until: 0 });
-
 /** How often the time budget is checked, in steps (performance.now() is cheap, not free). */
-const checkEvery = 16;
+const checkEvery = 4;
 
 /**
  * Leases by id, their expiry scheduler (one min-heap swept by one timer, not
@@ -51,13 +48,16 @@ const checkEvery = 16;
  * `sliceMs`, then yields with setImmediate until nothing due is left.
  */
 export class LeaseTable {
+  /** Live leases, and ended ones until their tombstones lapse. */
   private readonly leases = new Map<string, Lease>();
+  private live = 0;
   private readonly heap = new ExpiryHeap<Lease>();
   private readonly perPrincipal = new Map<string, number>();
   /** Ended leases that still have handles to close (a slice ran out of time), oldest first. */
   private closing: Lease[] = [];
   private closingHead = 0;
   readonly tombstones: Tombstones;
+  private members: LeaseMembers | undefined;
   private timer: NodeJS.Timeout | undefined;
   private pumping = false;
   private readonly sliceMs: number;
@@ -65,13 +65,18 @@ export class LeaseTable {
   readonly counts = { expired: 0, revoked: 0 };
 
   constructor(private readonly options: LeaseTableOptions) {
-    this.tombstones = new Tombstones(options.maxTombstones ?? 1_000_000);
+    this.tombstones = new Tombstones(options.maxTombstones ?? 1_000_000, (lease) => this.forget(lease));
     this.sliceMs = options.sliceMs ?? 5;
+  }
+
+  /** Connects the table that holds the handles (they refer to each other). */
+  attachMembers(members: LeaseMembers): void {
+    this.members = members;
   }
 
   /** Live leases. */
   get size(): number {
-    return this.leases.size;
+    return this.live;
   }
 
   /** Clamps a requested TTL to [min, max]; undefined takes the default. */
@@ -94,6 +99,7 @@ export class LeaseTable {
     const ttl = this.clampTtl(ttlMs);
     const lease = new Lease(newId('l_'), principal, ttl, this.options.clock.now() + ttl, solo);
     this.leases.set(lease.id, lease);
+    this.live++;
     this.perPrincipal.set(principal, count + 1);
     this.heap.push(lease, lease.expiresAt);
     return lease;
@@ -103,7 +109,7 @@ export class LeaseTable {
   get(principal: string, id: string, field = 'leaseId'): Lease {
     const lease = this.leases.get(id);
     if (lease !== undefined && lease.principal === principal && !this.expireIfDue(lease)) return lease;
-    throw this.goneError(principal, id, 'lease', field);
+    throw this.goneError(lease, principal, 'lease', field);
   }
 
   /** Ends the lease now if its time has come but no sweep has got to it yet; true if it has ended. */
@@ -115,10 +121,25 @@ export class LeaseTable {
     return true;
   }
 
-  /** The error for an id that names nothing live: lease_expired/revoked from a tombstone, else not_found. */
-  goneError(principal: string, id: string, kind: 'lease' | 'handle', field: string): RpcError {
-    const t = this.tombstones.get(id, this.options.clock.now());
-    if (t !== undefined && t.principal === principal) return endedError(t, kind, field);
+  /**
+   * The error for an id that names nothing live. `ended` is what the tables
+   * hold under that id (an ended lease is the tombstone of its handles too):
+   * lease_expired / lease_revoked while its tombstone lasts and the caller
+   * owns it, else not_found.
+   */
+  goneError(ended: Lease | undefined, principal: string, kind: 'lease' | 'handle', field: string): RpcError {
+    if (
+      ended?.ended !== undefined &&
+      ended.principal === principal &&
+      ended.forgetAt > this.options.clock.now()
+    ) {
+      const what = ended.ended === 'lease_expired' ? 'expired' : 'was revoked';
+      return new RpcError({
+        code: 'failed_precondition',
+        message: kind === 'lease' ? `lease ${what}` : `the handle's lease ${what}`,
+        details: { reason: ended.ended, field },
+      });
+    }
     return new RpcError({
       code: 'not_found',
       message: `no such ${kind}`,
@@ -126,9 +147,15 @@ export class LeaseTable {
     });
   }
 
-  /** The error for a handle whose lease has ended but which is not closed yet. */
-  endedError(lease: Lease, field: string): RpcError {
-    return endedError(lease.ended ?? discarded, 'handle', field);
+  /** Whether a handle closed under this (ended) lease should still answer with its tombstone. */
+  remembers(lease: Lease): boolean {
+    return lease.ended !== undefined && lease.forgetAt > this.options.clock.now();
+  }
+
+  /** Counts the id of a handle that an ended lease closed and now answers for. */
+  rememberClosed(lease: Lease, handleId: string): void {
+    lease.recordClosed(handleId);
+    this.tombstones.addId();
   }
 
   /** Renews a lease for another full TTL (KeepAlive, and every successful call on one of its handles). */
@@ -166,10 +193,8 @@ export class LeaseTable {
   sweep(now = this.options.clock.now(), deadline = Number.POSITIVE_INFINITY): number {
     let ended = 0;
     if (this.drain(deadline)) {
-      for (let steps = 1; ; steps++) {
-        const lease = this.peekDue(now);
-        if (lease === undefined) break;
-        this.heap.pop();
+      for (let steps = 1; this.heap.peekAt() <= now; steps++) {
+        const lease = this.heap.pop() as Lease;
         if (lease.expiresAt > now) {
           // Renewed since it was queued: queue it again at its new time.
           this.heap.push(lease, lease.expiresAt);
@@ -187,7 +212,7 @@ export class LeaseTable {
 
   /** True while some lease is due or some ended lease still has handles to close. */
   get pending(): boolean {
-    return this.closingHead < this.closing.length || this.peekDue(this.options.clock.now()) !== undefined;
+    return this.closingHead < this.closing.length || this.heap.peekAt() <= this.options.clock.now();
   }
 
   /** Starts the expiry timer: every `intervalMs` it starts a sweep when something is due. */
@@ -222,17 +247,11 @@ export class LeaseTable {
     else this.pumping = false;
   };
 
-  /** The earliest queued lease if its queued time has come. */
-  private peekDue(now: number): Lease | undefined {
-    const top = this.heap.peek();
-    return top === undefined || top.dueAt > now ? undefined : top;
-  }
-
   /** Closes handles of ended leases, oldest first, until `deadline`; true when none is left. */
   private drain(deadline: number): boolean {
     while (this.closingHead < this.closing.length) {
       const lease = this.closing[this.closingHead] as Lease;
-      if (!this.options.closeMembers(lease, deadline)) return false;
+      if (this.members !== undefined && !this.members.closeLease(lease, deadline)) return false;
       this.closingHead++;
     }
     if (this.closingHead > 0) {
@@ -242,32 +261,32 @@ export class LeaseTable {
     return true;
   }
 
-  /** The one path by which a lease ends (`reason` undefined: discarded, quietly). */
+  /** The one path by which a lease ends (`reason` undefined: discarded quietly, no tombstone). */
   private end(lease: Lease, reason: EndReason | undefined, now = this.options.clock.now()): void {
     if (lease.ended !== undefined) return;
-    this.leases.delete(lease.id);
     this.heap.remove(lease);
+    this.live--;
     const left = (this.perPrincipal.get(lease.principal) ?? 1) - 1;
     if (left <= 0) this.perPrincipal.delete(lease.principal);
     else this.perPrincipal.set(lease.principal, left);
     if (reason === undefined) {
-      lease.ended = discarded;
+      lease.ended = 'lease_revoked';
+      lease.forgetAt = 0;
+      this.leases.delete(lease.id);
     } else {
-      const tombstone: Tombstone = { principal: lease.principal, reason, until: now + 10 * lease.ttlMs };
-      lease.ended = tombstone;
-      this.tombstones.add(lease.id, tombstone, now);
+      lease.ended = reason;
+      lease.forgetAt = now + 10 * lease.ttlMs;
+      this.tombstones.add(lease, now);
       if (reason === 'lease_expired') this.counts.expired++;
       else this.counts.revoked++;
     }
     if (lease.size > 0) this.closing.push(lease);
   }
-}
 
-function endedError(t: Tombstone, kind: 'lease' | 'handle', field: string): RpcError {
-  const what = t.reason === 'lease_expired' ? 'expired' : 'was revoked';
-  return new RpcError({
-    code: 'failed_precondition',
-    message: kind === 'lease' ? `lease ${what}` : `the handle's lease ${what}`,
-    details: { reason: t.reason, field },
-  });
+  /** Drops an ended lease's id and its handles' ids (tombstone lapsed, or evicted past the bound). */
+  private forget(lease: Lease): number {
+    lease.forgetAt = 0;
+    if (this.leases.get(lease.id) === lease) this.leases.delete(lease.id);
+    return 1 + (this.members?.forgetLease(lease) ?? 0);
+  }
 }

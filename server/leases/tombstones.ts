@@ -1,117 +1,112 @@
-/** Why an id is gone, and until when that answer is given. One object is shared by a lease and its handles. */
-export interface Tombstone {
-  readonly principal: string;
-  readonly reason: 'lease_expired' | 'lease_revoked';
-  readonly until: number;
-}
+import type { Lease } from './lease.js';
 
-/**
- * The tombstones of one retention class, oldest first. Entries leave only from
- * the front, through one long-lived iterator: a fresh iterator per removal
- * would rescan the slots of every entry already deleted.
- */
+/** Ended leases of one retention class, oldest first (an array with a moving head). */
 class RetentionClass {
-  readonly byId = new Map<string, Tombstone>();
-  private cursor: MapIterator<[string, Tombstone]> | undefined;
-  private head: [string, Tombstone] | undefined;
+  private items: Lease[] = [];
+  private head = 0;
 
-  /** The oldest entry. */
-  peek(): [string, Tombstone] | undefined {
-    if (this.head === undefined) {
-      this.cursor ??= this.byId.entries();
-      const next = this.cursor.next();
-      if (next.done) {
-        this.cursor = undefined;
-        return undefined;
-      }
-      this.head = next.value;
-    }
-    return this.head;
+  get length(): number {
+    return this.items.length - this.head;
   }
 
-  /** Removes the oldest entry (the one `peek` returned). */
+  push(lease: Lease): void {
+    this.items.push(lease);
+  }
+
+  peek(): Lease | undefined {
+    return this.items[this.head];
+  }
+
   shift(): void {
-    if (this.head === undefined) return;
-    this.byId.delete(this.head[0]);
-    this.head = undefined;
+    this.items[this.head++] = undefined as unknown as Lease;
+    if (this.head === this.items.length) {
+      this.items = [];
+      this.head = 0;
+    } else if (this.head >= 1024 && this.head * 2 >= this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
   }
 }
 
 /**
- * Remembers ids of expired or revoked leases and their handles so that late
- * calls get `failed_precondition` with the reason instead of a bare not_found
- * (contract: at least 10 × TTL). Bounded: past `maxEntries` the entry due to
- * go soonest is forgotten first.
+ * When to forget ended leases. An ended lease is the tombstone of its own id
+ * and of the handles it closed (contract: they answer lease_expired /
+ * lease_revoked for at least 10 × TTL); this schedule decides when the tables
+ * drop those ids. Bounded: past `maxIds` remembered ids, the leases due
+ * soonest are forgotten early.
  *
- * Retention differs per lease (10 × its TTL), so one insertion-ordered map
- * would not be ordered by `until`, and pruning from its front would stall
- * behind one long-lived entry. Entries are kept in one map per retention class
- * (powers of two, so a handful of maps): within a class `until` rises in
- * insertion order up to a factor of two, so pruning each class from its
- * front frees memory at most one retention late.
+ * Retention differs per lease (10 × its TTL), so one queue in end order would
+ * not be in `forgetAt` order, and pruning its front would stall behind one
+ * long-lived lease. Leases are queued per retention class (powers of two, so
+ * a handful of queues): within a class `forgetAt` rises in end order up to a
+ * factor of two, so pruning each class from its front frees memory at most
+ * one retention late.
  */
 export class Tombstones {
   /** floor(log2(retention ms)) → the class. */
   private readonly classes = new Map<number, RetentionClass>();
-  private count = 0;
+  private ids = 0;
 
-  constructor(private readonly maxEntries: number) {}
+  constructor(
+    private readonly maxIds: number,
+    /** Drops a lease's id and its closed handles' ids from the tables; returns how many ids went. */
+    private readonly forget: (lease: Lease) => number,
+  ) {}
 
+  /** Ids remembered now (leases and handles). */
   get size(): number {
-    return this.count;
+    return this.ids;
   }
 
-  /** Remembers `id` until `tombstone.until` (`now` gives the retention class). The first tombstone of an id wins. */
-  add(id: string, tombstone: Tombstone, now: number): void {
-    const key = 31 - Math.clz32(Math.max(1, Math.min(tombstone.until - now, 2 ** 31 - 1)));
-    let retention = this.classes.get(key);
-    if (retention === undefined) {
-      retention = new RetentionClass();
-      this.classes.set(key, retention);
+  /** Queues an ended lease (its `forgetAt` set) to be forgotten in time. */
+  add(lease: Lease, now: number): void {
+    const retention = Math.max(1, Math.min(lease.forgetAt - now, 2 ** 31 - 1));
+    const key = 31 - Math.clz32(retention);
+    let queue = this.classes.get(key);
+    if (queue === undefined) {
+      queue = new RetentionClass();
+      this.classes.set(key, queue);
     }
-    if (retention.byId.has(id)) return;
-    retention.byId.set(id, tombstone);
-    this.count++;
-    while (this.count > this.maxEntries) this.evictSoonest();
+    queue.push(lease);
+    this.ids++;
   }
 
-  /** The live tombstone for an id, if any. */
-  get(id: string, now: number): Tombstone | undefined {
-    for (const retention of this.classes.values()) {
-      const t = retention.byId.get(id);
-      if (t !== undefined) return t.until > now ? t : undefined;
-    }
-    return undefined;
+  /** Counts one more id answered by a queued lease (a handle it closed). */
+  addId(): void {
+    this.ids++;
   }
 
-  /** Drops expired tombstones from the front of each class, at most `budget` of them in all. */
+  /** Forgets leases whose time has come, at most `budget` of them, then enforces the bound. */
   prune(now: number, budget = 10_000): void {
-    for (const [key, retention] of this.classes) {
-      for (let head = retention.peek(); head !== undefined && budget > 0; head = retention.peek()) {
-        if (head[1].until > now) break;
-        retention.shift();
-        this.count--;
+    for (const [key, queue] of this.classes) {
+      for (let lease = queue.peek(); lease !== undefined && budget > 0; lease = queue.peek()) {
+        if (lease.forgetAt > now || lease.size > 0) break;
+        queue.shift();
+        this.ids -= this.forget(lease);
         budget--;
       }
-      if (retention.byId.size === 0) this.classes.delete(key);
+      if (queue.length === 0) this.classes.delete(key);
     }
+    let evicting = this.ids > this.maxIds;
+    while (evicting) evicting = this.evictSoonest() && this.ids > this.maxIds;
   }
 
-  /** Forgets the oldest entry of the class whose oldest entry is due soonest. */
-  private evictSoonest(): void {
-    let victim: number | undefined;
+  /** Forgets the lease due soonest among the oldest of each class (one whose handles are all closed). */
+  private evictSoonest(): boolean {
+    let victim: RetentionClass | undefined;
     let soonest = Number.POSITIVE_INFINITY;
-    for (const [key, retention] of this.classes) {
-      const head = retention.peek();
-      if (head !== undefined && head[1].until < soonest) {
-        soonest = head[1].until;
-        victim = key;
+    for (const queue of this.classes.values()) {
+      const lease = queue.peek();
+      if (lease !== undefined && lease.size === 0 && lease.forgetAt < soonest) {
+        soonest = lease.forgetAt;
+        victim = queue;
       }
     }
-    const retention = victim === undefined ? undefined : this.classes.get(victim);
-    if (victim === undefined || retention === undefined) return;
-    retention.shift();
-    this.count--;
-    if (retention.byId.size === 0) this.classes.delete(victim);
+    const lease = victim?.peek();
+    if (victim === undefined || lease === undefined) return false;
+    victim.shift();
+    this.ids -= this.forget(lease);
+    return true;
   }
 }
