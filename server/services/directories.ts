@@ -31,7 +31,11 @@ export function directoriesService(): DirectoriesImplementation<CallContext> {
       const target = await ctx.sandbox.resolve(request.path, false);
       if (target.isRoot) {
         if (request.parents) return {};
-        throw new RpcError({ code: 'already_exists', message: 'the root already exists', details: { reason: 'file_exists', field: 'path' } });
+        throw new RpcError({
+          code: 'already_exists',
+          message: 'the root already exists',
+          details: { reason: 'file_exists', field: 'path' },
+        });
       }
       try {
         await fsp.mkdir(target.abs, { recursive: request.parents === true });
@@ -39,7 +43,8 @@ export function directoriesService(): DirectoriesImplementation<CallContext> {
         throw fromOsError(error, target.display);
       }
       // mkdir -p followed no link out of the root: recheck the result's real path.
-      if (request.parents && !ctx.sandbox.contains(await fsp.realpath(target.abs))) throw outsideRoot(target.display);
+      if (request.parents && !ctx.sandbox.contains(await fsp.realpath(target.abs)))
+        throw outsideRoot(target.display);
       return {};
     },
 
@@ -78,7 +83,11 @@ export function directoriesService(): DirectoriesImplementation<CallContext> {
       const target = await ctx.sandbox.resolve(request.path);
       try {
         const st = await fsp.stat(target.abs);
-        return { isDirectory: st.isDirectory(), size: st.isDirectory() ? 0 : st.size, modifiedAt: st.mtime.toISOString() };
+        return {
+          isDirectory: st.isDirectory(),
+          size: st.isDirectory() ? 0 : st.size,
+          modifiedAt: st.mtime.toISOString(),
+        };
       } catch (error) {
         throw fromOsError(error, target.display);
       }
