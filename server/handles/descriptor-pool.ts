@@ -8,9 +8,15 @@ export interface PooledFile {
   readonly abs: string;
   /** open(2) flags for a reopen: the access mode and O_APPEND, never O_CREAT, O_EXCL or O_TRUNC. */
   readonly reopenFlags: number;
-  /** Device and inode of the file the handle opened: a reopen must find this very file. */
+  /**
+   * Device, inode and birth time of the file the handle opened: a reopen must
+   * find this very file. The birth time tells a new file from the removed one
+   * when the file system hands the freed inode number straight out again
+   * (ext4 does); where no birth time is known (0), device and inode decide.
+   */
   readonly dev: number;
   readonly ino: number;
+  readonly birth: number;
   /** The descriptor while held, else -1. */
   fd: number;
   /** Calls in flight that use the descriptor; a busy descriptor is never evicted or closed. */
@@ -28,7 +34,7 @@ export class StaleFileError extends Error {
  * bound the least recently used idle one is closed, and reopened on demand.
  *
  * A reopen goes by path, so it can only be exact if the path still names the
- * file the handle opened: the pool checks device and inode and refuses
+ * file the handle opened: the pool checks device, inode and birth time and refuses
  * anything else (`StaleFileError`) rather than write into another file. A file
  * removed, renamed or replaced while its handle's descriptor was parked is
  * therefore gone for that handle, whereas a handle that kept its descriptor
@@ -71,7 +77,7 @@ export class DescriptorPool {
       fs.closeSync(fd);
       throw error;
     }
-    if (st.ino !== file.ino || st.dev !== file.dev) {
+    if (st.ino !== file.ino || st.dev !== file.dev || (file.birth !== 0 && st.birthtimeMs !== file.birth)) {
       fs.closeSync(fd);
       throw new StaleFileError('the path names another file than the one the handle opened');
     }

@@ -41,6 +41,8 @@ export class Handle implements PooledFile {
     readonly ino: number,
     /** Next offset of a write handle, or the read position of a read handle. */
     public position: number,
+    /** Birth time of the file (ms, fractional); 0 when unknown, and then a reopen checks device and inode only. */
+    readonly birth = 0,
   ) {}
 }
 
@@ -136,6 +138,7 @@ export class HandleTable implements LeaseMembers {
       st.dev,
       st.ino,
       request.mode === 'append' ? st.size : 0,
+      st.birthtimeMs,
     );
     this.pool.adopt(handle, fd);
     this.handles.set(handle.id, handle);
