@@ -112,6 +112,8 @@ export async function buildServer(build: BuildOptions = {}): Promise<FastifyInst
 
   registerErrorHandler(app);
   // Any body on an RPC route is read as JSON, so that `curl -d '{...}'` works without a Content-Type header.
+  // text/plain too: it is what fetch sends for a string body, and Fastify's own text parser would win over '*'.
+  app.removeContentTypeParser('text/plain');
   app.addContentTypeParser('*', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'ignore'));
 
   if (options.rateLimit > 0) {
