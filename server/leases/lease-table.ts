@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { RpcError } from '../../common/rpc-error.js';
 import type { Clock } from '../clock/clock.js';
+import { type DurabilityLog, noDurabilityLog } from '../redo-log/durability-log.js';
 import { ExpiryHeap } from './expiry-heap.js';
 import { newId } from './ids.js';
 import { type EndReason, Lease } from './lease.js';
@@ -35,6 +36,8 @@ export interface LeaseTableOptions {
   maxTombstones?: number;
   /** Longest run of one sweep slice before the event loop gets a turn, in ms. */
   sliceMs?: number;
+  /** Where grants, renewals and ends are recorded to survive a crash (default: nowhere). */
+  log?: DurabilityLog;
 }
 
 /** How often the time budget is checked, in steps (performance.now() is cheap, not free). */
@@ -61,12 +64,14 @@ export class LeaseTable {
   private timer: NodeJS.Timeout | undefined;
   private pumping = false;
   private readonly sliceMs: number;
+  private readonly log: DurabilityLog;
   /** Counters for metrics. */
   readonly counts = { expired: 0, revoked: 0 };
 
   constructor(private readonly options: LeaseTableOptions) {
     this.tombstones = new Tombstones(options.maxTombstones ?? 1_000_000, (lease) => this.forget(lease));
     this.sliceMs = options.sliceMs ?? 5;
+    this.log = options.log ?? noDurabilityLog;
   }
 
   /** Connects the table that holds the handles (they refer to each other). */
@@ -98,11 +103,27 @@ export class LeaseTable {
     }
     const ttl = this.clampTtl(ttlMs);
     const lease = new Lease(newId('l_'), principal, ttl, this.options.clock.now() + ttl, solo);
+    this.log.leaseGranted(lease);
     this.leases.set(lease.id, lease);
     this.live++;
     this.perPrincipal.set(principal, count + 1);
     this.heap.push(lease, lease.expiresAt);
     return lease;
+  }
+
+  /** Puts back a lease the redo log recovered, expiring at `expiresAt` (the grace after a restart); not logged again. */
+  restore(id: string, principal: string, ttlMs: number, expiresAt: number, solo: boolean): Lease {
+    const lease = new Lease(id, principal, ttlMs, expiresAt, solo);
+    this.leases.set(id, lease);
+    this.live++;
+    this.perPrincipal.set(principal, (this.perPrincipal.get(principal) ?? 0) + 1);
+    this.heap.push(lease, expiresAt);
+    return lease;
+  }
+
+  /** Every live lease (a checkpoint reads them). */
+  *liveLeases(): IterableIterator<Lease> {
+    for (const lease of this.leases.values()) if (lease.ended === undefined) yield lease;
   }
 
   /** The caller's live lease, or the error the contract prescribes (lease_expired / lease_revoked, or not_found). */
@@ -161,6 +182,7 @@ export class LeaseTable {
   /** Renews a lease for another full TTL (KeepAlive, and every successful call on one of its handles). */
   renew(lease: Lease): void {
     lease.expiresAt = this.options.clock.now() + lease.ttlMs;
+    this.log.leaseRenewed(lease);
   }
 
   /** Milliseconds the lease has left. */
@@ -264,6 +286,7 @@ export class LeaseTable {
   /** The one path by which a lease ends (`reason` undefined: discarded quietly, no tombstone). */
   private end(lease: Lease, reason: EndReason | undefined, now = this.options.clock.now()): void {
     if (lease.ended !== undefined) return;
+    this.log.leaseEnded(lease);
     this.heap.remove(lease);
     this.live--;
     const left = (this.perPrincipal.get(lease.principal) ?? 1) - 1;

@@ -301,20 +301,18 @@ export class RedoLog implements DurabilityLog {
 
   /** Appends one record; `must`: failures throw unavailable (else they are swallowed). Returns whether it was written. */
   private append(record: LogRecord, must: boolean): boolean {
-    if (this.closed) return false;
+    if (this.closed) {
+      // Shutting down: effects that need a record are refused; ends and closes are shutdown's own, and stay unlogged.
+      if (must) throw unavailable(undefined);
+      return false;
+    }
     hot.reset();
     hot.add(record);
     try {
       this.writer.append(hot.view());
     } catch (error) {
       if (!must) return false;
-      throw new RpcError({
-        code: 'unavailable',
-        message: 'the server cannot write its redo log',
-        details: { reason: 'redo_log_unavailable' },
-        retryAfterSeconds: 1,
-        cause: error,
-      });
+      throw unavailable(error);
     }
     this.stats.records++;
     this.stats.bytes += hot.length;
@@ -329,6 +327,16 @@ export class RedoLog implements DurabilityLog {
   private logPath(n: number): string {
     return join(this.options.stateDir, logName(n));
   }
+}
+
+function unavailable(cause: unknown): RpcError {
+  return new RpcError({
+    code: 'unavailable',
+    message: cause === undefined ? 'the server is shutting down' : 'the server cannot write its redo log',
+    details: { reason: cause === undefined ? 'shutting_down' : 'redo_log_unavailable' },
+    retryAfterSeconds: 1,
+    cause,
+  });
 }
 
 function openRecord(h: LoggedHandle, truncated: boolean): LogRecord {
