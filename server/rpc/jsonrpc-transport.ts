@@ -165,7 +165,8 @@ export function registerJsonRpcTransport(app: FastifyInstance, options: JsonRpcT
 
   function succeeded(run: Run, message: Message, ctx: CallContext, started: number, result: unknown): void {
     run.final = true;
-    settled(run, message, ctx, started, { jsonrpc: '2.0', id: message.id, result }, 'ok');
+    const shaped = (message.method as RegisteredMethod).project(result);
+    settled(run, message, ctx, started, { jsonrpc: '2.0', id: message.id, result: shaped }, 'ok');
   }
 
   function failed(run: Run, message: Message, ctx: CallContext, started: number, error: unknown): void {

@@ -1,4 +1,5 @@
 import type { Ajv, ValidateFunction } from 'ajv';
+import fastJson from 'fast-json-stringify';
 import { RpcError } from '../../common/rpc-error.js';
 import type { MethodDescriptor, ServiceDefinitions, ServiceDescriptor } from '../../common/service-table.js';
 import type { CallContext } from './context.js';
@@ -19,7 +20,24 @@ export interface RegisteredMethod {
   readonly responseRef: string;
   /** Validates (and fills defaults of) a request for transports Fastify does not validate. */
   readonly validate: ValidateFunction;
+  /**
+   * Shapes a result by the response schema, as Fastify's serialiser does on the
+   * per-method transport (undeclared fields dropped), for the JSON-RPC transport.
+   */
+  readonly project: (result: unknown) => unknown;
   readonly call: (request: unknown, context: CallContext) => unknown;
+}
+
+/** A response serialiser compiled on first use (fast-json-stringify, Fastify's own). */
+function projector(definitions: ServiceDefinitions, responseRef: string): (result: unknown) => unknown {
+  let serialize: ((value: unknown) => string) | undefined;
+  return (result) => {
+    serialize ??= fastJson(
+      { $ref: responseRef },
+      { schema: { [definitions.schemas.$id]: definitions.schemas as never } },
+    );
+    return JSON.parse(serialize(result));
+  };
 }
 
 /** Every method the server serves, by `Service.Method`. */
@@ -41,14 +59,16 @@ export class MethodRegistry {
           throw new Error(`${service.name} implementation lacks ${method.localName}()`);
         const fullName = `${service.name}.${method.name}`;
         if (this.byName.has(fullName)) throw new Error(`method ${fullName} is defined twice`);
+        const responseRef = `${definitions.schemas.$id}#/definitions/${method.response}`;
         this.byName.set(fullName, {
           service,
           method,
           fullName,
           path: `/v1/${service.name}/${method.name}`,
           requestRef: `${definitions.schemas.$id}#/definitions/${method.request}`,
-          responseRef: `${definitions.schemas.$id}#/definitions/${method.response}`,
+          responseRef,
           validate: compileMessage(this.ajv, definitions.schemas, method.request),
+          project: projector(definitions, responseRef),
           call: fn.bind(impl) as RegisteredMethod['call'],
         });
       }
