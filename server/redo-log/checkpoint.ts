@@ -79,6 +79,8 @@ export interface DataFile {
   readonly abs: string;
   readonly dev: number;
   readonly ino: number;
+  /** Birth time (ms); 0 when unknown. */
+  readonly birth: number;
 }
 
 /**
@@ -91,7 +93,7 @@ export async function syncDataFiles(files: Iterable<DataFile>): Promise<number> 
   const seen = new Set<string>();
   let synced = 0;
   for (const f of files) {
-    const key = `${f.dev}:${f.ino}`;
+    const key = `${f.dev}:${f.ino}:${f.birth}`;
     if (seen.has(key)) continue;
     seen.add(key);
     let file: fs.promises.FileHandle;
@@ -105,7 +107,7 @@ export async function syncDataFiles(files: Iterable<DataFile>): Promise<number> 
     }
     try {
       const st = await file.stat();
-      if (st.dev !== f.dev || st.ino !== f.ino) continue;
+      if (st.dev !== f.dev || st.ino !== f.ino || (f.birth !== 0 && st.birthtimeMs !== f.birth)) continue;
       await file.datasync();
       synced++;
     } finally {

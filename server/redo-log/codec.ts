@@ -79,7 +79,11 @@ export class FrameEncoder {
         break;
       case 'open':
         this.str(record.id).str(record.principal).str(record.leaseId).str(record.abs).str(record.display);
-        this.u8(modes.indexOf(record.mode)).u32(record.reopenFlags).f64(record.dev).f64(record.ino);
+        this.u8(modes.indexOf(record.mode))
+          .u32(record.reopenFlags)
+          .f64(record.dev)
+          .f64(record.ino)
+          .f64(record.birth);
         this.f64(record.position)
           .f64(record.lastSeq)
           .u8(record.truncated ? 1 : 0);
@@ -287,6 +291,7 @@ function decodeFields(tag: number, r: Reader): LogRecord {
         reopenFlags: r.u32(),
         dev: r.f64(),
         ino: r.f64(),
+        birth: r.f64(),
         position: r.f64(),
         lastSeq: r.f64(),
         truncated: r.u8() === 1,

@@ -24,6 +24,8 @@ export interface LoggedHandle {
   readonly reopenFlags: number;
   readonly dev: number;
   readonly ino: number;
+  /** Birth time of the file (ms); 0 when unknown. */
+  readonly birth: number;
   readonly position: number;
   readonly lastSeq: number;
 }

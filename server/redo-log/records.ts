@@ -58,6 +58,8 @@ export interface OpenRecord {
   readonly reopenFlags: number;
   readonly dev: number;
   readonly ino: number;
+  /** Birth time of the file (ms); 0 when the file system keeps none. Tells a new file from a removed one with the same inode number. */
+  readonly birth: number;
   readonly position: number;
   readonly lastSeq: number;
   /** The open truncated the file (O_TRUNC): recovery truncates it again before redoing later prints. */

@@ -11,8 +11,8 @@
  * (print-abort), prints to a file that a later open truncated (the truncation
  * is redone instead, so the file ends exactly as logged), and prints under a
  * path that Directories.Remove removed later. A write is redone only into the
- * very file it was made to (same device and inode at the same path, opened
- * without following links and without creating anything).
+ * very file it was made to (same device, inode and birth time at the same
+ * path, opened without following links and without creating anything).
  */
 import fs from 'node:fs';
 import { join } from 'node:path';
@@ -179,10 +179,10 @@ function redoWrites(
   try {
     for (const op of ops) {
       if (op.void) continue;
-      const key = `${op.dev}:${op.ino}:${op.abs}`;
+      const key = `${op.dev}:${op.ino}:${op.birth}:${op.abs}`;
       let fd = fds.get(key);
       if (fd === undefined) {
-        fd = openSameFile(op.abs, op.dev, op.ino);
+        fd = openSameFile(op);
         fds.set(key, fd);
       }
       if (fd === null) {
@@ -208,8 +208,8 @@ function redoWrites(
   return { redoneWrites, redoneBytes, redoneTruncations, skippedWrites };
 }
 
-/** Opens `abs` for writing if it still names the file (device, inode) the log wrote; null if not. */
-function openSameFile(abs: string, dev: number, ino: number): number | null {
+/** Opens `abs` for writing if it still names the file (device, inode, birth time when known) the log wrote; null if not. */
+function openSameFile({ abs, dev, ino, birth }: RedoOp): number | null {
   let fd: number;
   try {
     fd = fs.openSync(abs, fs.constants.O_WRONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
@@ -217,7 +217,7 @@ function openSameFile(abs: string, dev: number, ino: number): number | null {
     return null;
   }
   const st = fs.fstatSync(fd);
-  if (st.dev !== dev || st.ino !== ino || !st.isFile()) {
+  if (st.dev !== dev || st.ino !== ino || (birth !== 0 && st.birthtimeMs !== birth) || !st.isFile()) {
     fs.closeSync(fd);
     return null;
   }

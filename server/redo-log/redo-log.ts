@@ -351,6 +351,7 @@ function openRecord(h: LoggedHandle, truncated: boolean): LogRecord {
     reopenFlags: h.reopenFlags,
     dev: h.dev,
     ino: h.ino,
+    birth: h.birth,
     position: h.position,
     lastSeq: h.lastSeq,
     truncated,

@@ -25,6 +25,7 @@ export interface RecoveredHandle {
   readonly reopenFlags: number;
   readonly dev: number;
   readonly ino: number;
+  readonly birth: number;
   position: number;
   lastSeq: number;
 }
@@ -45,8 +46,26 @@ export interface InDoubtPrint {
 
 /** One write or truncation to redo, in log order. */
 export type RedoOp =
-  | { kind: 'write'; abs: string; dev: number; ino: number; offset: number; bytes: Uint8Array; void: boolean }
-  | { kind: 'truncate'; abs: string; dev: number; ino: number; offset: 0; bytes: undefined; void: boolean };
+  | {
+      kind: 'write';
+      abs: string;
+      dev: number;
+      ino: number;
+      birth: number;
+      offset: number;
+      bytes: Uint8Array;
+      void: boolean;
+    }
+  | {
+      kind: 'truncate';
+      abs: string;
+      dev: number;
+      ino: number;
+      birth: number;
+      offset: 0;
+      bytes: undefined;
+      void: boolean;
+    };
 
 /** What replaying records yields. */
 export interface ReplayedState {
@@ -64,6 +83,8 @@ export interface ReplayedState {
 }
 
 const scoped = (scope: string, key: string): string => `${scope}\n${key}`;
+/** One file: device, inode and birth time (an inode number alone may be handed out again). */
+const fileKey = (f: { dev: number; ino: number; birth: number }): string => `${f.dev}:${f.ino}:${f.birth}`;
 
 /** Accumulates records in order; `result()` gives the state they describe. */
 export class Replayer {
@@ -74,7 +95,7 @@ export class Replayer {
   private readonly idempotency = new Map<string, IdempotencyRecord>();
   private readonly pending = new Map<string, InDoubtPrint[]>();
   private readonly ops: RedoOp[] = [];
-  /** Not yet voided ops per file (`dev:ino`), so voiding costs the file's ops, not the whole log's. */
+  /** Not yet voided ops per file (`dev:ino:birth`), so voiding costs the file's ops, not the whole log's. */
   private readonly byFile = new Map<string, RedoOp[]>();
   /** The last write op of each handle (for print-abort). */
   private readonly lastOp = new Map<string, RedoOp>();
@@ -111,9 +132,9 @@ export class Replayer {
         this.known.set(record.id, { ...fields });
         this.open.add(record.id);
         if (truncated) {
-          const { abs, dev, ino } = record;
-          this.voidFile(`${dev}:${ino}`);
-          this.push({ kind: 'truncate', abs, dev, ino, offset: 0, bytes: undefined, void: false });
+          const { abs, dev, ino, birth } = record;
+          this.voidFile(fileKey(record));
+          this.push({ kind: 'truncate', abs, dev, ino, birth, offset: 0, bytes: undefined, void: false });
         }
         break;
       }
@@ -125,12 +146,13 @@ export class Replayer {
         }
         handle.position = record.offset + record.bytes.length;
         handle.lastSeq = record.seq;
-        const { abs, dev, ino } = handle;
+        const { abs, dev, ino, birth } = handle;
         const op: RedoOp = {
           kind: 'write',
           abs,
           dev,
           ino,
+          birth,
           offset: record.offset,
           bytes: record.bytes,
           void: false,
@@ -226,7 +248,7 @@ export class Replayer {
 
   private push(op: RedoOp): void {
     this.ops.push(op);
-    const file = `${op.dev}:${op.ino}`;
+    const file = fileKey(op);
     const list = this.byFile.get(file);
     if (list === undefined) this.byFile.set(file, [op]);
     else list.push(op);

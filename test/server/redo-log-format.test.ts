@@ -35,6 +35,7 @@ const everyRecord: LogRecord[] = [
     reopenFlags: 1025,
     dev: 2049,
     ino: 2 ** 40 + 7,
+    birth: 1_767_225_599_123.456,
     position: 12,
     lastSeq: 3,
     truncated: true,

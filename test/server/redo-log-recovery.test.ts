@@ -86,6 +86,7 @@ function openFile(
     reopenFlags: mode === 'append' ? fs.constants.O_WRONLY | fs.constants.O_APPEND : fs.constants.O_WRONLY,
     dev: st.dev,
     ino: st.ino,
+    birth: st.birthtimeMs,
     position: mode === 'append' ? st.size : 0,
     lastSeq: 0,
   };
@@ -243,6 +244,20 @@ describe('recovery after a crash', () => {
     const { recovered } = open();
     expect(fs.readFileSync(replaced.handle.abs, 'utf8')).toBe('new content');
     expect(fs.readFileSync(removed.handle.abs, 'utf8')).toBe('recreated');
+    expect(recovered.stats).toMatchObject({ redoneWrites: 0, skippedWrites: 1 });
+  });
+
+  it('tells a new file from the removed one by birth time, even when the inode number is handed out again', () => {
+    const { log } = open();
+    const f = openFile(log, grant(log, 'l_1'), 'k.txt');
+    // As if the logged file had been removed and this one made with its freed inode number.
+    f.handle.birth = f.handle.birth + 1;
+    log.handleOpened({ ...f.handle, id: 'h_reborn' }, false);
+    log.printing({ ...f.handle, id: 'h_reborn' }, 0, Buffer.from('old file'), 1, undefined);
+    fs.closeSync(f.fd);
+    crash(log);
+    const { recovered } = open();
+    expect(fs.readFileSync(f.handle.abs, 'utf8')).toBe('');
     expect(recovered.stats).toMatchObject({ redoneWrites: 0, skippedWrites: 1 });
   });
 
