@@ -46,6 +46,14 @@ export const remotePrintFocus: readonly FocusGroup[] = [
     matches: (f, u) => f === 'remotePrint' && inLeasegate(u, 'server/services/files.js'),
   },
   {
+    label: 'idempotency: fingerprint (canonical JSON + SHA-256)',
+    matches: (f, u) => f === 'fingerprint' && inLeasegate(u, 'server/idempotency/fingerprint.js'),
+  },
+  {
+    label: 'idempotency: store begin + complete',
+    matches: (f, u) => (f === 'begin' || f === 'complete') && u.includes('/dist/server/idempotency/'),
+  },
+  {
     label: 'lease renew',
     matches: (f, u) => f === 'renew' && inLeasegate(u, 'server/leases/lease-table.js'),
   },
