@@ -13,7 +13,13 @@ const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
  * routes and the JSON-RPC transport compile their validators from it.
  */
 export function createAjv(bundles: readonly SchemaBundle[]): Ajv {
-  const ajv = new Ajv({ removeAdditional: 'all', useDefaults: true, coerceTypes: false, allErrors: false, strict: false });
+  const ajv = new Ajv({
+    removeAdditional: 'all',
+    useDefaults: true,
+    coerceTypes: false,
+    allErrors: false,
+    strict: false,
+  });
   addFormats(ajv);
   for (const bundle of bundles) ajv.addSchema(bundle as object);
   return ajv;
@@ -21,7 +27,10 @@ export function createAjv(bundles: readonly SchemaBundle[]): Ajv {
 
 /** The field an ajv error is about, as a dotted path (`entries.0.name`), or undefined for the whole body. */
 export function fieldOf(error: ErrorObject): string | undefined {
-  const parts = error.instancePath.split('/').slice(1).map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
+  const parts = error.instancePath
+    .split('/')
+    .slice(1)
+    .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
   const missing = (error.params as { missingProperty?: string }).missingProperty;
   if (missing !== undefined) parts.push(missing);
   return parts.length > 0 ? parts.join('.') : undefined;
@@ -38,7 +47,10 @@ export function validationError(errors: readonly ErrorObject[] | null | undefine
   return new RpcError({
     code: 'invalid_argument',
     message: field === undefined ? `request ${text}${suffix}` : `${field}: ${text}${suffix}`,
-    details: { reason: first.keyword === 'required' ? 'missing_field' : 'invalid_field', ...(field === undefined ? {} : { field }) },
+    details: {
+      reason: first.keyword === 'required' ? 'missing_field' : 'invalid_field',
+      ...(field === undefined ? {} : { field }),
+    },
   });
 }
 
