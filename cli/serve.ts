@@ -143,8 +143,11 @@ export async function runServe(argv: readonly string[]): Promise<number> {
     await app.close();
     return 1;
   }
+  // Handlers first: a supervisor may signal as soon as it reads the line, and a signal without a
+  // handler kills the process at once (exit by signal, nothing closed).
+  const stopped = waitForSignal(app);
   process.stdout.write(`${lines.join('\n')}\n`);
-  return waitForSignal(app);
+  return stopped;
 }
 
 /** Listens on a Unix domain socket with the app's routes (a stale socket file is replaced). */

@@ -17,6 +17,9 @@ import type { IdempotencyStore } from './idempotency/store.js';
 import { LeaseTable } from './leases/lease-table.js';
 import { Metrics } from './metrics/metrics.js';
 import { checkOptions, defaultServerOptions, type ServerOptions } from './options.js';
+import { noDurabilityLog } from './redo-log/durability-log.js';
+import { DurableIdempotencyStore } from './redo-log/durable-idempotency-store.js';
+import { holdRepliesUntilDurable, openServerLog, restoreServerState } from './redo-log/server-state.js';
 import { registerHttpTransport } from './rpc/http-transport.js';
 import { registerJsonRpcTransport } from './rpc/jsonrpc-transport.js';
 import { MethodRegistry } from './rpc/registry.js';
@@ -85,14 +88,27 @@ export async function buildServer(build: BuildOptions = {}): Promise<FastifyInst
 
   const root = await Sandbox.create(options.root);
   const principals = await Principals.load(root, options.tokens);
+  // With a state directory, recovery (which redoes logged writes) runs before anything else touches the files.
+  const redo =
+    options.stateDir === undefined
+      ? undefined
+      : await openServerLog({ stateDir: options.stateDir, root: root.realRoot, fsync: options.fsync, clock });
+  const log = redo?.log ?? noDurabilityLog;
   const leases = new LeaseTable({
     clock,
     defaultTtlMs: options.leaseDefaultTtlMs,
     minTtlMs: options.leaseMinTtlMs,
     maxTtlMs: options.leaseMaxTtlMs,
     maxPerPrincipal: options.maxLeasesPerPrincipal,
+    log,
   });
-  const handles = new HandleTable({ clock, leases, maxDescriptors: options.maxDescriptors, maxPerPrincipal: options.maxHandlesPerPrincipal });
+  const handles = new HandleTable({
+    clock,
+    leases,
+    maxDescriptors: options.maxDescriptors,
+    maxPerPrincipal: options.maxHandlesPerPrincipal,
+    log,
+  });
   const state: FileState = { clock, leases, handles };
   const metrics = new Metrics(state);
   app.decorate('leasegate', { ...state, metrics, options });
@@ -100,7 +116,7 @@ export async function buildServer(build: BuildOptions = {}): Promise<FastifyInst
 
   const registry = new MethodRegistry(ajv);
   registry.add(builtinDefinitions, {
-    Directories: directoriesService(),
+    Directories: directoriesService(log),
     Files: filesService(state),
     Leases: leasesService(state),
   });
@@ -138,18 +154,35 @@ export async function buildServer(build: BuildOptions = {}): Promise<FastifyInst
     if (method !== undefined && method !== 'jsonrpc') {
       metrics.observe(method, reply.statusCode === 200 ? 'ok' : reply.rpcCode, reply.elapsedTime / 1000);
     }
-    if (debugLogs) request.log.debug({ method: method ?? request.url, status: reply.statusCode, ms: reply.elapsedTime }, 'request done');
+    if (debugLogs)
+      request.log.debug(
+        { method: method ?? request.url, status: reply.statusCode, ms: reply.elapsedTime },
+        'request done',
+      );
     done();
   });
 
-  const idempotency =
-    idempotencyStore ??
+  const memoryStore = () =>
     new MemoryIdempotencyStore({
       clock,
       retentionMs: options.idempotencyRetentionMs,
       maxEntries: options.idempotencyMaxEntries,
       maxBytes: options.idempotencyMaxBytes,
     });
+  // A store given by the caller is used as it is; the built-in one is made durable by the redo log.
+  const durableStore =
+    redo && idempotencyStore === undefined
+      ? new DurableIdempotencyStore(memoryStore(), redo.log, clock)
+      : undefined;
+  const idempotency = idempotencyStore ?? durableStore ?? memoryStore();
+  if (redo !== undefined) {
+    restoreServerState(redo.log, redo.recovered, { clock, leases, handles, idempotency: durableStore });
+    app.log.info(
+      { recovery: redo.recovered.stats, leases: leases.size, handles: handles.size },
+      'redo log recovered',
+    );
+    if (options.fsync === 'always') holdRepliesUntilDurable(app, redo.log);
+  }
   const keys = { idempotency, requireIdempotencyKey: options.requireIdempotencyKey };
   registerHttpTransport(app, { registry, principals, maxDeadlineMs: options.maxDeadlineMs, ...keys });
   registerJsonRpcTransport(app, {
@@ -162,17 +195,24 @@ export async function buildServer(build: BuildOptions = {}): Promise<FastifyInst
   });
   await registerDocs(app, { openapi, openrpc });
 
-  app.get('/healthz', { schema: { hide: true } }, () => ({ status: 'ok', openHandles: handles.size, activeLeases: leases.size }));
+  app.get('/healthz', { schema: { hide: true } }, () => ({
+    status: 'ok',
+    openHandles: handles.size,
+    activeLeases: leases.size,
+  }));
   app.get('/metrics', { schema: { hide: true } }, async (_req, reply) =>
     reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
   );
   app.get('/', { schema: { hide: true } }, (_req, reply) => reply.redirect('/docs'));
 
   leases.start();
-  app.addHook('onClose', (_app, done) => {
+  app.addHook('onClose', async () => {
+    // The checkpoint first: it keeps the leases and handles that shutdown then closes in memory only.
+    await redo?.log
+      .close()
+      .catch((error: unknown) => app.log.error({ err: error }, 'shutdown checkpoint failed'));
     leases.close();
     handles.closeAll();
-    done();
   });
   return app;
 }

@@ -90,7 +90,12 @@ export const defaultServerOptions: ServerOptions = {
   fsync: 'batch',
 };
 
-const def = (key: keyof ServerOptions, kind: OptionKind, help: string, values?: readonly string[]): OptionDefinition => {
+const def = (
+  key: keyof ServerOptions,
+  kind: OptionKind,
+  help: string,
+  values?: readonly string[],
+): OptionDefinition => {
   const flag = key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
   const env = `LEASEGATE_${flag.replace(/-/g, '_').toUpperCase()}`;
   return values ? { key, flag, env, kind, values, help } : { key, flag, env, kind, help };
@@ -102,7 +107,11 @@ export const optionDefinitions: readonly OptionDefinition[] = [
   def('port', 'number', 'TCP port (0 = any free port)'),
   def('socket', 'string', 'Unix domain socket path to listen on, alone or beside TCP'),
   def('root', 'string', 'folder served to clients (created if missing)'),
-  def('stateDir', 'string', 'folder for server state, created if missing (reserved for the redo log, which is not built yet)'),
+  def(
+    'stateDir',
+    'string',
+    'folder for the redo log and its checkpoints, created if missing; unset = no durability (leases, handles and idempotency records live in memory only)',
+  ),
   def('bodyLimit', 'number', 'largest request body in bytes'),
   def('logLevel', 'enum', 'log level', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
   def('leaseDefaultTtlMs', 'number', 'lease TTL when the caller asks for none (ms)'),
@@ -113,13 +122,22 @@ export const optionDefinitions: readonly OptionDefinition[] = [
   def('maxLeasesPerPrincipal', 'number', 'most live leases per principal'),
   def('rateLimit', 'number', 'requests per second per principal (0 = unlimited)'),
   def('maxDeadlineMs', 'number', 'cap on Rpc-Timeout-Ms, and the deadline of calls without one (ms)'),
-  def('tokens', 'string', 'JSON tokens file: {"<token>": {"principal": "...", "readOnly"?: bool, "root"?: "sub/folder"}}'),
+  def(
+    'tokens',
+    'string',
+    'JSON tokens file: {"<token>": {"principal": "...", "readOnly"?: bool, "root"?: "sub/folder"}}',
+  ),
   def('insecure', 'boolean', 'allow a non-loopback listener without tokens'),
   def('requireIdempotencyKey', 'boolean', 'refuse non-idempotent calls that carry no Idempotency-Key'),
   def('idempotencyRetentionMs', 'number', 'how long idempotency records are kept (ms)'),
   def('idempotencyMaxEntries', 'number', 'most idempotency records kept (oldest dropped first)'),
   def('idempotencyMaxBytes', 'number', 'most bytes of stored responses kept (oldest dropped first)'),
-  def('fsync', 'enum', 'when the redo log reaches the disk (accepted now; takes effect with the redo log, not built yet)', ['always', 'batch', 'never']),
+  def(
+    'fsync',
+    'enum',
+    'when the redo log reaches the disk: always (replies wait for fdatasync, shared by concurrent calls; survives power loss), batch (fdatasync in the background within 2 ms; a process crash loses nothing acknowledged, power loss the last few ms), never (the kernel writes back; a process crash loses nothing acknowledged)',
+    ['always', 'batch', 'never'],
+  ),
 ];
 
 /** Parses one option value from text (CLI or environment); throws a message naming the option. */

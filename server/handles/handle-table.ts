@@ -7,6 +7,8 @@ import { errnoOf, fromOsError } from '../errors/os-errors.js';
 import { newId } from '../leases/ids.js';
 import { Lease, type LeaseMember } from '../leases/lease.js';
 import type { LeaseMembers, LeaseTable } from '../leases/lease-table.js';
+import { type DurabilityLog, noDurabilityLog } from '../redo-log/durability-log.js';
+import type { RecoveredHandle } from '../redo-log/recovery.js';
 import { DescriptorPool, type PooledFile } from './descriptor-pool.js';
 
 const openAsync = promisify(fs.open);
@@ -62,6 +64,8 @@ export interface HandleTableOptions {
   leases: LeaseTable;
   maxDescriptors: number;
   maxPerPrincipal: number;
+  /** Where opens, prints and closes are recorded to survive a crash (default: nowhere). */
+  log?: DurabilityLog;
 }
 
 /** Errnos of a reopen that mean the path no longer names the handle's file. */
@@ -80,9 +84,12 @@ export class HandleTable implements LeaseMembers {
   /** The lease whose Set of handles is being closed across slices, and where its closing loop stands. */
   private closing: { lease: Lease; members: Iterator<LeaseMember> } | undefined;
   readonly pool: DescriptorPool;
+  /** Where opens, prints and closes are recorded (the no-op log without a state directory). */
+  readonly log: DurabilityLog;
 
   constructor(private readonly options: HandleTableOptions) {
     this.pool = new DescriptorPool(options.maxDescriptors);
+    this.log = options.log ?? noDurabilityLog;
     options.leases.attachMembers(this);
   }
 
@@ -140,12 +147,47 @@ export class HandleTable implements LeaseMembers {
       request.mode === 'append' ? st.size : 0,
       st.birthtimeMs,
     );
+    try {
+      this.log.handleOpened(handle, request.truncate && request.mode === 'write');
+    } catch (error) {
+      fs.closeSync(fd);
+      throw error;
+    }
     this.pool.adopt(handle, fd);
     this.handles.set(handle.id, handle);
     this.openCount++;
     this.perPrincipal.set(principal, (this.perPrincipal.get(principal) ?? 0) + 1);
     lease.attach(handle);
     return handle;
+  }
+
+  /** Puts back a handle the redo log recovered, under its restored lease; its descriptor reopens on first use. */
+  restore(r: RecoveredHandle, lease: Lease): Handle {
+    const { id, principal, mode, display, abs, reopenFlags, dev, ino, position, birth } = r;
+    const handle = new Handle(
+      id,
+      principal,
+      lease,
+      mode,
+      display,
+      abs,
+      reopenFlags,
+      dev,
+      ino,
+      position,
+      birth,
+    );
+    handle.lastSeq = r.lastSeq;
+    this.handles.set(id, handle);
+    this.openCount++;
+    this.perPrincipal.set(principal, (this.perPrincipal.get(principal) ?? 0) + 1);
+    lease.attach(handle);
+    return handle;
+  }
+
+  /** Every open handle (a checkpoint reads them). */
+  *openHandles(): IterableIterator<Handle> {
+    for (const found of this.handles.values()) if (found instanceof Handle) yield found;
   }
 
   /** The caller's live handle, or lease_expired / lease_revoked / not_found. */
@@ -161,8 +203,13 @@ export class HandleTable implements LeaseMembers {
     return found;
   }
 
-  /** Writes bytes through a write or append handle; returns the offset they landed at. */
-  write(handle: Handle, bytes: Buffer): number {
+  /**
+   * Writes bytes through a write or append handle as print `seq` (of the call
+   * with Idempotency-Key `key`); returns the offset they landed at. The print
+   * is logged before its bytes reach the file (write-ahead), so that recovery
+   * can redo it, and a retry after a crash cannot append it twice.
+   */
+  write(handle: Handle, bytes: Buffer, seq = handle.lastSeq + 1, key?: string): number {
     if (handle.mode === 'read') {
       throw new RpcError({
         code: 'failed_precondition',
@@ -171,20 +218,21 @@ export class HandleTable implements LeaseMembers {
       });
     }
     const fd = this.descriptor(handle);
+    let offset: number;
     try {
-      if (handle.mode === 'append') {
-        const offset = fs.fstatSync(fd).size;
-        writeAll(fd, bytes, null);
-        handle.position = offset + bytes.length;
-        return offset;
-      }
-      const offset = handle.position;
-      writeAll(fd, bytes, offset);
-      handle.position = offset + bytes.length;
-      return offset;
+      offset = handle.mode === 'append' ? fs.fstatSync(fd).size : handle.position;
     } catch (error) {
       throw fromOsError(error, handle.display);
     }
+    this.log.printing(handle, offset, bytes, seq, key);
+    try {
+      writeAll(fd, bytes, handle.mode === 'append' ? null : offset);
+    } catch (error) {
+      this.log.printFailed(handle, offset, seq);
+      throw fromOsError(error, handle.display);
+    }
+    handle.position = offset + bytes.length;
+    return offset;
   }
 
   /** Reads up to `length` bytes at `offset` (or at the handle's position, advancing it). */
@@ -227,6 +275,7 @@ export class HandleTable implements LeaseMembers {
    */
   close(handle: Handle): void {
     if (this.handles.get(handle.id) !== handle) return;
+    this.log.handleClosed(handle);
     const { lease } = handle;
     if (this.options.leases.remembers(lease)) {
       this.handles.set(handle.id, lease);

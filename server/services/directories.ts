@@ -3,6 +3,7 @@ import path from 'node:path';
 import { RpcError } from '../../common/rpc-error.js';
 import type { DirectoriesImplementation, DirectoryEntry } from '../../generated/index.js';
 import { fromOsError } from '../errors/os-errors.js';
+import { type DurabilityLog, noDurabilityLog } from '../redo-log/durability-log.js';
 import type { CallContext } from '../rpc/context.js';
 import { outsideRoot } from '../sandbox/sandbox.js';
 import { assertWritable } from './access.js';
@@ -24,7 +25,9 @@ const decodeToken = (token: string): string => {
 const byName = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 /** The Directories service: mkdir, paged listing, stat and remove, inside the caller's sandbox. */
-export function directoriesService(): DirectoriesImplementation<CallContext> {
+export function directoriesService(
+  log: DurabilityLog = noDurabilityLog,
+): DirectoriesImplementation<CallContext> {
   return {
     async makeDirectory(request, ctx) {
       assertWritable(ctx);
@@ -103,8 +106,10 @@ export function directoriesService(): DirectoriesImplementation<CallContext> {
           details: { reason: 'root_not_removable', field: 'path' },
         });
       }
+      let removing = false;
       try {
         const st = await fsp.lstat(target.abs);
+        removing = true;
         if (st.isDirectory()) {
           if (request.recursive) await fsp.rm(target.abs, { recursive: true });
           else await fsp.rmdir(target.abs);
@@ -112,8 +117,12 @@ export function directoriesService(): DirectoriesImplementation<CallContext> {
           await fsp.unlink(target.abs);
         }
       } catch (error) {
+        // A recursive removal may have removed part of the tree before failing.
+        if (removing && request.recursive) log.pathRemoved(target.abs);
         throw fromOsError(error, target.display);
       }
+      // Recovery must not redo earlier prints into whatever is made at this path later.
+      log.pathRemoved(target.abs);
       return {};
     },
   };

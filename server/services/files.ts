@@ -26,7 +26,12 @@ function sequenceError(handle: Handle, seq: number): RpcError {
     message: gap
       ? `seq ${seq} arrived before seq ${expected}: retry once the earlier prints are applied`
       : `seq ${seq} was already applied (last applied: ${handle.lastSeq})`,
-    details: { reason: gap ? 'sequence_gap' : 'stale_sequence', field: 'seq', expected, lastApplied: handle.lastSeq },
+    details: {
+      reason: gap ? 'sequence_gap' : 'stale_sequence',
+      field: 'seq',
+      expected,
+      lastApplied: handle.lastSeq,
+    },
     ...(gap ? { retryAfterSeconds: 0 } : {}),
   });
 }
@@ -45,12 +50,19 @@ export function filesService(state: FileState): FilesImplementation<CallContext>
     async remoteOpen(request, ctx) {
       const { mode } = request;
       if (mode !== 'read') assertWritable(ctx);
-      if (mode === 'read' && request.create) throw invalid('create', 'create_needs_write', 'create needs mode write or append');
-      if (request.exclusive && !request.create) throw invalid('exclusive', 'exclusive_needs_create', 'exclusive needs create');
-      if (request.truncate && mode !== 'write') throw invalid('truncate', 'truncate_needs_write', 'truncate needs mode write');
+      if (mode === 'read' && request.create)
+        throw invalid('create', 'create_needs_write', 'create needs mode write or append');
+      if (request.exclusive && !request.create)
+        throw invalid('exclusive', 'exclusive_needs_create', 'exclusive needs create');
+      if (request.truncate && mode !== 'write')
+        throw invalid('truncate', 'truncate_needs_write', 'truncate needs mode write');
       const target = await ctx.sandbox.resolve(request.path);
       if (target.isRoot) {
-        throw new RpcError({ code: 'failed_precondition', message: 'is a directory: /', details: { reason: 'is_a_directory', field: 'path' } });
+        throw new RpcError({
+          code: 'failed_precondition',
+          message: 'is a directory: /',
+          details: { reason: 'is_a_directory', field: 'path' },
+        });
       }
       const shared = request.leaseId !== undefined;
       const lease = shared
@@ -80,10 +92,20 @@ export function filesService(state: FileState): FilesImplementation<CallContext>
 
     remotePrint(request, ctx) {
       const handle = handles.get(ctx.principal, request.handle);
+      const key = ctx.idempotencyKey;
+      if (handles.log.inDoubtCount > 0 && key !== undefined) {
+        // After a crash: this print was logged (and redone) but never acknowledged; answer, do not write again.
+        const data = decodeData(request.data, request.encoding);
+        const done = handles.log.takeInDoubt(ctx.principal, key, handle.id, request.seq, data);
+        if (done !== undefined) {
+          touch(handle, ctx);
+          return done;
+        }
+      }
       const seq = request.seq ?? handle.lastSeq + 1;
       if (seq !== handle.lastSeq + 1) throw sequenceError(handle, seq);
       const bytes = decodeData(request.data, request.encoding);
-      const offset = handles.write(handle, bytes);
+      const offset = handles.write(handle, bytes, seq, key);
       handle.lastSeq = seq;
       touch(handle, ctx);
       return { bytesWritten: bytes.length, offset, seq };

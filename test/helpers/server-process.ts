@@ -1,0 +1,65 @@
+/**
+ * `leasegate serve` as a real child process (from the sources, through tsx),
+ * for tests that kill and restart servers: the listening URL, its output, and
+ * how it ended.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+const repo = join(import.meta.dirname, '../..');
+/** tsx's loader by absolute URL, so that children may run from any folder. */
+const tsxLoader = pathToFileURL(join(repo, 'node_modules/tsx/dist/loader.mjs')).href;
+
+/** A running server process. */
+export interface ServerProcess {
+  readonly child: ChildProcess;
+  /** `http://127.0.0.1:<port>`. */
+  readonly url: string;
+  readonly port: number;
+  out(): string;
+  err(): string;
+  readonly exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Starts `leasegate serve ARGS` and resolves once it prints its listening line. */
+export async function startServerProcess(
+  args: readonly string[],
+  env: Record<string, string> = {},
+  timeoutMs = 30_000,
+): Promise<ServerProcess> {
+  const child = spawn(
+    process.execPath,
+    ['--import', tsxLoader, join(repo, 'cli/main.ts'), 'serve', ...args],
+    {
+      env: { ...process.env, LEASEGATE_LOG_LEVEL: 'warn', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let out = '';
+  let err = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  child.stderr?.on('data', (d: Buffer) => {
+    err += d.toString();
+  });
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.on('exit', (code, signal) => resolve({ code, signal }));
+  });
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const m = /leasegate listening on (http:\/\/127\.0\.0\.1:(\d+))/.exec(out);
+    if (m) {
+      return { child, url: m[1] as string, port: Number(m[2]), out: () => out, err: () => err, exit };
+    }
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`leasegate exited before listening:\n${out}\n${err}`);
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`leasegate did not listen within ${timeoutMs} ms:\n${out}\n${err}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}

@@ -1,0 +1,175 @@
+/**
+ * The redo log against real crashes: a `leasegate serve` child process is
+ * killed with SIGKILL in the middle of a stream of keyed RemotePrint calls
+ * from the typed client, and restarted on the same port with the same state
+ * directory while the client retries. Every acknowledged print must be in the
+ * file exactly once and in order, a retry with a key gets the stored answer,
+ * and the handle and its lease go on working. Also: a clean restart after
+ * SIGTERM (checkpoint on shutdown).
+ */
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createClient, type LeasegateClient } from '../../client/index.js';
+import { listStateFiles } from '../../server/redo-log/state-dir.js';
+import { type ServerProcess, startServerProcess } from '../helpers/server-process.js';
+
+let tmp: string;
+const running = new Set<ServerProcess>();
+const clients: LeasegateClient[] = [];
+
+beforeAll(async () => {
+  tmp = await mkdtemp(join(tmpdir(), 'leasegate-crash-'));
+});
+afterEach(async () => {
+  for (const c of clients.splice(0)) await c.close().catch(() => undefined);
+  for (const s of running) s.child.kill('SIGKILL');
+  running.clear();
+});
+afterAll(async () => {
+  await rm(tmp, { recursive: true, force: true });
+});
+
+async function serve(root: string, state: string, port = 0, fsync = 'batch'): Promise<ServerProcess> {
+  const server = await startServerProcess([
+    '--port',
+    String(port),
+    '--root',
+    root,
+    '--state-dir',
+    state,
+    '--fsync',
+    fsync,
+  ]);
+  running.add(server);
+  server.exit.then(() => running.delete(server));
+  return server;
+}
+
+/** A client that keeps retrying while the server is down (for up to a minute per call). */
+function client(url: string): LeasegateClient {
+  const c = createClient({
+    baseUrl: url,
+    timeoutMs: 60_000,
+    retry: { maxAttempts: 1_000, initialBackoffMs: 20, maxBackoffMs: 200, throttle: false },
+  });
+  clients.push(c);
+  return c;
+}
+
+/** POSTs a raw per-method call, as curl would. */
+async function post(url: string, method: string, body: object, key?: string) {
+  const res = await fetch(`${url}/v1/${method}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(key ? { 'idempotency-key': key } : {}) },
+    body: JSON.stringify(body),
+  });
+  return { status: res.status, replayed: res.headers.get('idempotent-replayed'), body: await res.json() };
+}
+
+const line = (i: number) => `line ${String(i).padStart(5, '0')} ${'x'.repeat(40)}\n`;
+
+describe.each(['batch', 'always'] as const)('SIGKILL in the middle of keyed prints (fsync %s)', (fsync) => {
+  it('keeps every acknowledged print exactly once, in order, and replays stored answers after restart', async () => {
+    const root = join(tmp, `root-kill-${fsync}`);
+    const state = join(tmp, `state-kill-${fsync}`);
+    let server = await serve(root, state, 0, fsync);
+    const { url, port } = server;
+    const c = client(url);
+    const { handle, lease } = await c.files.remoteOpen({ path: 'stream.txt', mode: 'append', create: true });
+
+    const total = 600;
+    const concurrency = 16;
+    const keys = Array.from({ length: total + 1 }, () => randomUUID());
+    const acked: { i: number; offset: number; seq: number; ackedBeforeKill: boolean }[] = [];
+    let killed = false;
+    let next = 1;
+    const worker = async () => {
+      while (next <= total) {
+        const i = next++;
+        const r = await c.files.remotePrint({ handle, data: line(i) }, { idempotencyKey: keys[i] as string });
+        acked.push({ i, offset: r.offset, seq: r.seq, ackedBeforeKill: !killed });
+      }
+    };
+    const stream = Promise.all(Array.from({ length: concurrency }, worker));
+
+    // Kill in the middle: once a third is acknowledged, with up to 16 calls in flight.
+    while (acked.length < total / 3) await new Promise((r) => setTimeout(r, 1));
+    server.child.kill('SIGKILL');
+    killed = true;
+    expect((await server.exit).signal).toBe('SIGKILL');
+    const beforeKill = acked.length;
+    server = await serve(root, state, port, fsync);
+    await stream;
+
+    // Every call was acknowledged in the end, each exactly once, in call order (seq i for line i).
+    expect(acked).toHaveLength(total);
+    for (const a of acked) expect(a.seq).toBe(a.i);
+    const expected = Array.from({ length: total }, (_, k) => line(k + 1)).join('');
+    expect(fs.readFileSync(join(root, 'stream.txt'), 'utf8')).toBe(expected);
+    for (const a of acked) expect(a.offset).toBe(expected.indexOf(line(a.i)));
+
+    // The last print acknowledged before the kill, retried with its key: the stored answer, no second write.
+    const last = acked.filter((a) => a.ackedBeforeKill).sort((x, y) => y.i - x.i)[0];
+    expect(last).toBeDefined();
+    expect(beforeKill).toBeGreaterThan(0);
+    const { i, offset, seq } = last as (typeof acked)[number];
+    const replay = await post(url, 'Files/RemotePrint', { handle, data: line(i), seq }, keys[i]);
+    expect(replay).toMatchObject({
+      status: 200,
+      replayed: 'true',
+      body: { offset, seq, bytesWritten: line(i).length },
+    });
+    // The very last call of the stream too.
+    const end = await post(url, 'Files/RemotePrint', { handle, data: line(total), seq: total }, keys[total]);
+    expect(end).toMatchObject({ status: 200, replayed: 'true', body: { seq: total } });
+    expect(fs.readFileSync(join(root, 'stream.txt'), 'utf8')).toBe(expected);
+
+    // The handle and its lease work after the restart.
+    const more = await c.files.remotePrint({ handle, data: 'after restart\n' });
+    expect(more).toMatchObject({ seq: total + 1, offset: expected.length });
+    const ttl = await c.leases.timeToLive({ leaseId: lease.leaseId });
+    expect(ttl.handles).toEqual([handle]);
+    expect(ttl.remainingMs).toBeGreaterThan(0);
+    await c.leases.keepAlive({ leaseId: lease.leaseId });
+    await c.files.remoteClose({ handle });
+    expect(fs.readFileSync(join(root, 'stream.txt'), 'utf8')).toBe(`${expected}after restart\n`);
+    expect(server.err()).not.toMatch(/error/i);
+  });
+});
+
+describe('SIGTERM', () => {
+  it('checkpoints on shutdown, exits 0, and restarts with handles, leases and stored answers intact', async () => {
+    const root = join(tmp, 'root-term');
+    const state = join(tmp, 'state-term');
+    const first = await serve(root, state);
+    const opened = await post(first.url, 'Files/RemoteOpen', {
+      path: 'term.txt',
+      mode: 'write',
+      create: true,
+    });
+    const { handle } = opened.body as { handle: string; lease: { leaseId: string } };
+    const key = randomUUID();
+    const printed = await post(first.url, 'Files/RemotePrint', { handle, data: 'one\n', seq: 1 }, key);
+    expect(printed).toMatchObject({ status: 200, replayed: null });
+
+    first.child.kill('SIGTERM');
+    expect(await first.exit).toEqual({ code: 0, signal: null });
+    const files = listStateFiles(state);
+    expect(files.checkpoints).toHaveLength(1);
+    expect(files.logs).toEqual(files.checkpoints);
+    expect(fs.existsSync(join(state, 'lock'))).toBe(false);
+
+    const second = await serve(root, state, first.port);
+    const replay = await post(second.url, 'Files/RemotePrint', { handle, data: 'one\n', seq: 1 }, key);
+    expect(replay).toMatchObject({ status: 200, replayed: 'true', body: printed.body });
+    const two = await post(second.url, 'Files/RemotePrint', { handle, data: 'two\n', seq: 2 }, randomUUID());
+    expect(two).toMatchObject({ status: 200, body: { offset: 4, seq: 2 } });
+    expect(fs.readFileSync(join(root, 'term.txt'), 'utf8')).toBe('one\ntwo\n');
+    second.child.kill('SIGTERM');
+    expect(await second.exit).toEqual({ code: 0, signal: null });
+  });
+});
