@@ -19,7 +19,7 @@ import { Metrics } from './metrics/metrics.js';
 import { checkOptions, defaultServerOptions, type ServerOptions } from './options.js';
 import { noDurabilityLog } from './redo-log/durability-log.js';
 import { DurableIdempotencyStore } from './redo-log/durable-idempotency-store.js';
-import { holdRepliesUntilDurable, openServerLog, restoreServerState } from './redo-log/server-state.js';
+import { holdRepliesUntilLogged, openServerLog, restoreServerState } from './redo-log/server-state.js';
 import { registerHttpTransport } from './rpc/http-transport.js';
 import { registerJsonRpcTransport } from './rpc/jsonrpc-transport.js';
 import { MethodRegistry } from './rpc/registry.js';
@@ -181,7 +181,7 @@ export async function buildServer(build: BuildOptions = {}): Promise<FastifyInst
       { recovery: redo.recovered.stats, leases: leases.size, handles: handles.size },
       'redo log recovered',
     );
-    if (options.fsync === 'always') holdRepliesUntilDurable(app, redo.log);
+    holdRepliesUntilLogged(app, redo.log);
   }
   const keys = { idempotency, requireIdempotencyKey: options.requireIdempotencyKey };
   registerHttpTransport(app, { registry, principals, maxDeadlineMs: options.maxDeadlineMs, ...keys });

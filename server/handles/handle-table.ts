@@ -10,6 +10,7 @@ import type { LeaseMembers, LeaseTable } from '../leases/lease-table.js';
 import { type DurabilityLog, noDurabilityLog } from '../redo-log/durability-log.js';
 import type { RecoveredHandle } from '../redo-log/recovery.js';
 import { DescriptorPool, type PooledFile } from './descriptor-pool.js';
+import { PrintBatch, type PrintResult } from './print-batch.js';
 
 const openAsync = promisify(fs.open);
 const readAsync = promisify(fs.read);
@@ -86,10 +87,13 @@ export class HandleTable implements LeaseMembers {
   readonly pool: DescriptorPool;
   /** Where opens, prints and closes are recorded (the no-op log without a state directory). */
   readonly log: DurabilityLog;
+  /** Prints waiting for the end of this turn of the event loop. */
+  private readonly prints: PrintBatch;
 
   constructor(private readonly options: HandleTableOptions) {
     this.pool = new DescriptorPool(options.maxDescriptors);
     this.log = options.log ?? noDurabilityLog;
+    this.prints = new PrintBatch((handle) => this.descriptor(handle), this.log);
     options.leases.attachMembers(this);
   }
 
@@ -204,12 +208,13 @@ export class HandleTable implements LeaseMembers {
   }
 
   /**
-   * Writes bytes through a write or append handle as print `seq` (of the call
-   * with Idempotency-Key `key`); returns the offset they landed at. The print
-   * is logged before its bytes reach the file (write-ahead), so that recovery
-   * can redo it, and a retry after a crash cannot append it twice.
+   * Prints bytes through a write or append handle as print `seq` (of the call
+   * with Idempotency-Key `key`). The print is queued and written with the
+   * other prints of this turn of the event loop (see print-batch.ts): logged
+   * before its bytes reach the file (write-ahead), so that recovery can redo
+   * it and a retry after a crash cannot append it twice.
    */
-  write(handle: Handle, bytes: Buffer, seq = handle.lastSeq + 1, key?: string): number {
+  print(handle: Handle, bytes: Buffer, seq: number, key: string | undefined): Promise<PrintResult> {
     if (handle.mode === 'read') {
       throw new RpcError({
         code: 'failed_precondition',
@@ -217,22 +222,7 @@ export class HandleTable implements LeaseMembers {
         details: { reason: 'handle_not_writable', field: 'handle' },
       });
     }
-    const fd = this.descriptor(handle);
-    let offset: number;
-    try {
-      offset = handle.mode === 'append' ? fs.fstatSync(fd).size : handle.position;
-    } catch (error) {
-      throw fromOsError(error, handle.display);
-    }
-    this.log.printing(handle, offset, bytes, seq, key);
-    try {
-      writeAll(fd, bytes, handle.mode === 'append' ? null : offset);
-    } catch (error) {
-      this.log.printFailed(handle, offset, seq);
-      throw fromOsError(error, handle.display);
-    }
-    handle.position = offset + bytes.length;
-    return offset;
+    return this.prints.add(handle, bytes, seq, key);
   }
 
   /** Reads up to `length` bytes at `offset` (or at the handle's position, advancing it). */
@@ -275,6 +265,8 @@ export class HandleTable implements LeaseMembers {
    */
   close(handle: Handle): void {
     if (this.handles.get(handle.id) !== handle) return;
+    // Prints queued before the close are written first.
+    if (this.prints.pending) this.prints.flush();
     this.log.handleClosed(handle);
     const { lease } = handle;
     if (this.options.leases.remembers(lease)) {
@@ -363,12 +355,4 @@ function openFlags(request: OpenRequest): { flags: number; reopenFlags: number }
     if (request.truncate && request.mode === 'write') flags |= O_TRUNC;
   }
   return { flags, reopenFlags: base };
-}
-
-function writeAll(fd: number, bytes: Buffer, position: number | null): void {
-  let done = 0;
-  while (done < bytes.length) {
-    const n = fs.writeSync(fd, bytes, done, bytes.length - done, position === null ? null : position + done);
-    done += n;
-  }
 }

@@ -56,7 +56,11 @@ export interface DurabilityLog {
   leaseEnded(lease: LoggedLease): void;
   /** A handle was opened (`truncated`: the open emptied the file). */
   handleOpened(handle: LoggedHandle, truncated: boolean): void;
-  /** A print is about to write `bytes` at `offset` (write-ahead: before the bytes reach the file). */
+  /**
+   * A print is about to write `bytes` at `offset` (write-ahead: before the
+   * bytes reach the file). The record may wait for `flush`, which the caller
+   * runs before it writes the bytes.
+   */
   printing(
     handle: LoggedHandle,
     offset: number,
@@ -64,6 +68,8 @@ export interface DurabilityLog {
     seq: number,
     key: string | undefined,
   ): void;
+  /** Writes the records still waiting (one write(2)); throws `unavailable` when the log cannot take them. */
+  flush(): void;
   /** The write announced by `printing` failed; the handle's position and seq did not move. */
   printFailed(handle: LoggedHandle, offset: number, seq: number): void;
   /** A handle was closed. */
@@ -94,6 +100,7 @@ export const noDurabilityLog: DurabilityLog = {
   leaseEnded() {},
   handleOpened() {},
   printing() {},
+  flush() {},
   printFailed() {},
   handleClosed() {},
   pathRemoved() {},

@@ -40,8 +40,24 @@ export interface RedoLogStats {
   generation: number;
 }
 
-/** A print on the hot path costs one append of one frame; the encoder is reused. */
-const hot = new FrameEncoder();
+/** A promise with its settlers, for the replies waiting on the next flush. */
+interface Flushed {
+  readonly promise: Promise<void>;
+  resolve(): void;
+  reject(error: unknown): void;
+}
+
+function flushed(): Flushed {
+  let resolve!: () => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  // Nobody may be waiting when a flush fails (the callers that must know are told by the throw).
+  promise.catch(() => undefined);
+  return { promise, resolve, reject };
+}
 
 /**
  * The redo log of a server with a state directory: records what the live
@@ -64,6 +80,19 @@ export class RedoLog implements DurabilityLog {
   private threshold: number;
   private closed = false;
   private readonly unlock: () => void;
+  /**
+   * Records not yet written: they are encoded here and written together by
+   * one write(2) at the next flush (group commit of the write itself). A
+   * record whose effect must not happen before it is in the file flushes at
+   * once; prints are flushed by the handle table before their bytes are
+   * written; idempotency completions at the end of the current tick. No reply
+   * leaves before the records written for it (see `beforeReply`).
+   */
+  private readonly pending = new FrameEncoder();
+  private pendingRecords = 0;
+  private flushQueued = false;
+  /** The replies waiting for the pending records. */
+  private waiting: Flushed | undefined;
   readonly stats: RedoLogStats;
 
   private constructor(
@@ -154,7 +183,8 @@ export class RedoLog implements DurabilityLog {
     seq: number,
     key: string | undefined,
   ): void {
-    this.append({ type: 'print', handle: handle.id, offset, seq, key, bytes }, true);
+    // Deferred: the handle table flushes once for all the prints of a tick, before writing their bytes.
+    this.append({ type: 'print', handle: handle.id, offset, seq, key, bytes }, true, true);
     this.dirty.add(handle);
   }
 
@@ -172,7 +202,8 @@ export class RedoLog implements DurabilityLog {
 
   /** Records a keyed call's final response (before it is sent or replayed to anyone). */
   idempotencyCompleted(record: Omit<IdempotencyRecord, 'type'>): void {
-    this.append({ type: 'idem', ...record }, true);
+    // Deferred: written with the other records of this tick, before any reply (see beforeReply).
+    this.append({ type: 'idem', ...record }, true, true);
   }
 
   takeInDoubt(
@@ -202,6 +233,59 @@ export class RedoLog implements DurabilityLog {
   }
 
   /**
+   * What a reply waits for before it leaves: the pending records written
+   * (every mode), and in `always` mode on disk too. Undefined when there is
+   * nothing to wait for (the usual case in `batch` and `never` mode).
+   */
+  beforeReply(): Promise<void> | undefined {
+    if (this.closed) return undefined;
+    if (this.pendingRecords === 0) return this.writer.whenDurable();
+    this.waiting ??= flushed();
+    const written = this.waiting.promise;
+    return this.options.fsync === 'always' ? written.then(() => this.writer.whenDurable()) : written;
+  }
+
+  /**
+   * Writes every pending record with one write(2). Throws `unavailable` when
+   * the log cannot take them: then none of them is in the log (the writer cut
+   * the file back), and the replies waiting for them fail.
+   */
+  flush(): void {
+    if (this.pendingRecords === 0) return;
+    const waiting = this.waiting;
+    this.waiting = undefined;
+    const records = this.pendingRecords;
+    const bytes = this.pending.length;
+    this.pendingRecords = 0;
+    try {
+      this.writer.append(this.pending.view());
+    } catch (error) {
+      const refused = unavailable(error);
+      waiting?.reject(refused);
+      throw refused;
+    } finally {
+      this.pending.reset();
+    }
+    this.stats.records += records;
+    this.stats.bytes += bytes;
+    waiting?.resolve();
+    if (this.writer.size >= this.threshold && this.checkpointing === undefined && this.source !== undefined) {
+      setImmediate(() => {
+        this.checkpoint().catch(() => undefined);
+      });
+    }
+  }
+
+  private readonly flushLater = (): void => {
+    this.flushQueued = false;
+    try {
+      this.flush();
+    } catch {
+      // The replies waiting for these records were told (beforeReply rejects).
+    }
+  };
+
+  /**
    * Writes a checkpoint: starts a new log generation, snapshots the state as
    * of that moment, syncs the files the old generations wrote, renames the
    * checkpoint into place and deletes what it replaces. The server goes on
@@ -221,6 +305,7 @@ export class RedoLog implements DurabilityLog {
       await this.checkpointing?.catch(() => undefined);
       await this.checkpoint();
     } finally {
+      this.flushLater();
       this.closed = true;
       this.writer.close();
       this.unlock();
@@ -234,6 +319,8 @@ export class RedoLog implements DurabilityLog {
    */
   abandon(): void {
     if (this.closed) return;
+    // Pending records are written, as a crash right after the tick would have left them.
+    this.flushLater();
     this.closed = true;
     this.writer.close();
     this.unlock();
@@ -243,6 +330,7 @@ export class RedoLog implements DurabilityLog {
     const source = this.source;
     if (source === undefined) throw new Error('the redo log has no snapshot source');
     // Rotate: the old generation is synced whole, so only the newest log can ever have a torn tail.
+    this.flush();
     this.writer.close();
     const n = this.generation + 1;
     this.writer = LogWriter.open(this.logPath(n), 0, this.options.fsync, this.options.batchMs);
@@ -299,27 +387,32 @@ export class RedoLog implements DurabilityLog {
     );
   }
 
-  /** Appends one record; `must`: failures throw unavailable (else they are swallowed). Returns whether it was written. */
-  private append(record: LogRecord, must: boolean): boolean {
+  /**
+   * Appends one record after the pending ones, and writes them all now, or
+   * with `later` at the next flush (at the latest at the end of this tick).
+   * `must`: failures throw unavailable (else they are swallowed). Returns
+   * whether it was written (or queued).
+   */
+  private append(record: LogRecord, must: boolean, later = false): boolean {
     if (this.closed) {
       // Shutting down: effects that need a record are refused; ends and closes are shutdown's own, and stay unlogged.
       if (must) throw unavailable(undefined);
       return false;
     }
-    hot.reset();
-    hot.add(record);
+    this.pending.add(record);
+    this.pendingRecords++;
+    if (later) {
+      if (!this.flushQueued) {
+        this.flushQueued = true;
+        process.nextTick(this.flushLater);
+      }
+      return true;
+    }
     try {
-      this.writer.append(hot.view());
+      this.flush();
     } catch (error) {
       if (!must) return false;
-      throw unavailable(error);
-    }
-    this.stats.records++;
-    this.stats.bytes += hot.length;
-    if (this.writer.size >= this.threshold && this.checkpointing === undefined && this.source !== undefined) {
-      setImmediate(() => {
-        this.checkpoint().catch(() => undefined);
-      });
+      throw error;
     }
     return true;
   }

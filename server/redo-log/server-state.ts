@@ -70,12 +70,14 @@ export async function openServerLog(
 }
 
 /**
- * In `always` mode, holds every reply until the records written before it
- * are on disk. Replies waiting together share one fdatasync (group commit).
+ * Holds every reply until the records logged for it are written (they are
+ * written together at the end of a tick), and in `always` mode until they are
+ * on disk too (replies waiting together share one fdatasync: group commit).
+ * A reply whose records could not be written fails with `unavailable`.
  */
-export function holdRepliesUntilDurable(app: FastifyInstance, log: RedoLog): void {
+export function holdRepliesUntilLogged(app: FastifyInstance, log: RedoLog): void {
   app.addHook('onSend', (_request, _reply, payload, done) => {
-    const pending = log.whenDurable();
+    const pending = log.beforeReply();
     if (pending === undefined) done(null, payload);
     else pending.then(() => done(null, payload), done);
   });

@@ -109,6 +109,22 @@ export function failLate(): never {
   throw deadlinePassedError();
 }
 
+const prompt = Symbol('settles within this turn of the event loop');
+
+/**
+ * Marks a promise that settles within the current turn of the event loop (a
+ * queued print): {@link settleBy} then sets no deadline timer for it.
+ */
+export function promptly<T>(work: Promise<T>): Promise<T> {
+  (work as Promise<T> & { [prompt]?: true })[prompt] = true;
+  return work;
+}
+
+/** Whether {@link promptly} marked `work`. */
+export function isPrompt(work: Promise<unknown>): boolean {
+  return (work as Promise<unknown> & { [prompt]?: true })[prompt] === true;
+}
+
 /** setTimeout's largest delay. */
 const maxTimerMs = 2_147_483_647;
 
@@ -120,6 +136,8 @@ const maxTimerMs = 2_147_483_647;
  * any timer could fire, so it needs no timer.
  */
 export function settleBy<T>(work: Promise<T>, deadline: number, late: () => T): Promise<T> {
+  // Work that settles within this turn of the event loop cannot be overtaken by a timer.
+  if (isPrompt(work)) return work;
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(
       () => {

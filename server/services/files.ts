@@ -2,6 +2,7 @@ import { RpcError } from '../../common/rpc-error.js';
 import type { FilesImplementation } from '../../generated/index.js';
 import type { Handle } from '../handles/handle-table.js';
 import type { CallContext } from '../rpc/context.js';
+import { promptly } from '../rpc/registry.js';
 import { assertWritable } from './access.js';
 import type { FileState } from './file-state.js';
 
@@ -105,10 +106,11 @@ export function filesService(state: FileState): FilesImplementation<CallContext>
       const seq = request.seq ?? handle.lastSeq + 1;
       if (seq !== handle.lastSeq + 1) throw sequenceError(handle, seq);
       const bytes = decodeData(request.data, request.encoding);
-      const offset = handles.write(handle, bytes, seq, key);
+      const printed = handles.print(handle, bytes, seq, key);
+      // Numbered now, so that the next print of this turn may follow it; a failed write takes it back.
       handle.lastSeq = seq;
       touch(handle, ctx);
-      return { bytesWritten: bytes.length, offset, seq };
+      return promptly(printed);
     },
 
     async remoteRead(request, ctx) {

@@ -100,6 +100,7 @@ function print(log: RedoLog, h: { handle: TestHandle; fd: number }, text: string
   const offset = h.handle.position;
   const seq = h.handle.lastSeq + 1;
   log.printing(h.handle, offset, bytes, seq, key);
+  log.flush();
   fs.writeSync(h.fd, bytes, 0, bytes.length, offset);
   h.handle.position = offset + bytes.length;
   h.handle.lastSeq = seq;

@@ -1,0 +1,173 @@
+/**
+ * The prints of one turn of the event loop, written together.
+ *
+ * Under load many RemotePrint calls arrive in one turn (one per ready
+ * socket). Written one by one, each costs an fstat for its offset, a redo-log
+ * write(2) and a data write(2). Queued here and flushed once the turn's I/O
+ * callbacks are done (setImmediate), each handle costs one fstat and one
+ * writev(2) per turn, and the redo log one write(2) for all of them: the log
+ * records first (write-ahead), then the bytes, then the answers.
+ */
+import fs from 'node:fs';
+import { RpcError } from '../../common/rpc-error.js';
+import { fromOsError } from '../errors/os-errors.js';
+import type { DurabilityLog } from '../redo-log/durability-log.js';
+import type { Handle } from './handle-table.js';
+
+/** What a print did. */
+export interface PrintResult {
+  readonly bytesWritten: number;
+  /** Where its bytes landed. */
+  readonly offset: number;
+  readonly seq: number;
+}
+
+interface QueuedPrint {
+  readonly bytes: Buffer;
+  readonly seq: number;
+  readonly key: string | undefined;
+  readonly resolve: (result: PrintResult) => void;
+  readonly reject: (error: unknown) => void;
+  offset: number;
+}
+
+/** One handle's prints of a turn, in call order. */
+interface HandleGroup {
+  readonly handle: Handle;
+  readonly prints: QueuedPrint[];
+  bytes: number;
+  /** Offset of the first print. */
+  base: number;
+}
+
+/** Queues prints and writes them at the end of the turn (or sooner, on `flush`). */
+export class PrintBatch {
+  private queue = new Map<Handle, HandleGroup>();
+  private scheduled = false;
+
+  constructor(
+    /** The handle's descriptor, reopened if needed (throws an RpcError). */
+    private readonly descriptor: (handle: Handle) => number,
+    private readonly log: DurabilityLog,
+  ) {}
+
+  /** Whether prints are waiting. */
+  get pending(): boolean {
+    return this.queue.size > 0;
+  }
+
+  /** Queues a print; the promise settles in this turn of the event loop. */
+  add(handle: Handle, bytes: Buffer, seq: number, key: string | undefined): Promise<PrintResult> {
+    return new Promise<PrintResult>((resolve, reject) => {
+      let group = this.queue.get(handle);
+      if (group === undefined) {
+        group = { handle, prints: [], bytes: 0, base: 0 };
+        this.queue.set(handle, group);
+      }
+      group.prints.push({ bytes, seq, key, resolve, reject, offset: 0 });
+      group.bytes += bytes.length;
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(this.flushLater);
+      }
+    });
+  }
+
+  private readonly flushLater = (): void => {
+    this.scheduled = false;
+    this.flush();
+  };
+
+  /** Writes every queued print now (a close, a shutdown and the end of the turn call it). */
+  flush(): void {
+    if (this.queue.size === 0) return;
+    const groups = [...this.queue.values()];
+    this.queue.clear();
+    const planned: HandleGroup[] = [];
+    for (const group of groups) {
+      try {
+        this.plan(group);
+        planned.push(group);
+      } catch (error) {
+        fail(group, error);
+      }
+    }
+    try {
+      this.log.flush();
+    } catch (error) {
+      for (const group of planned) fail(group, error);
+      return;
+    }
+    for (const group of planned) this.write(group);
+  }
+
+  /** Gives each print its offset and logs it (the records wait for the log's flush). */
+  private plan(group: HandleGroup): void {
+    const { handle } = group;
+    if (handle.mode === 'append') {
+      const fd = this.descriptor(handle);
+      try {
+        group.base = fs.fstatSync(fd).size;
+      } catch (error) {
+        throw fromOsError(error, handle.display);
+      }
+    } else {
+      group.base = handle.position;
+    }
+    let offset = group.base;
+    for (const p of group.prints) {
+      p.offset = offset;
+      offset += p.bytes.length;
+      this.log.printing(handle, p.offset, p.bytes, p.seq, p.key);
+    }
+  }
+
+  private write(group: HandleGroup): void {
+    const { handle, prints } = group;
+    try {
+      const fd = this.descriptor(handle);
+      writevAll(
+        fd,
+        prints.map((p) => p.bytes),
+        group.bytes,
+        handle.mode === 'append' ? null : group.base,
+      );
+    } catch (error) {
+      for (const p of prints) this.log.printFailed(handle, p.offset, p.seq);
+      try {
+        this.log.flush();
+      } catch {
+        // Recovery may then redo these prints; their callers are told they failed either way.
+      }
+      fail(group, error instanceof RpcError ? error : fromOsError(error, handle.display));
+      return;
+    }
+    handle.position = group.base + group.bytes;
+    for (const p of prints) p.resolve({ bytesWritten: p.bytes.length, offset: p.offset, seq: p.seq });
+  }
+}
+
+/** Every print of the group fails; the handle's seq goes back to before them. */
+function fail(group: HandleGroup, error: unknown): void {
+  const first = group.prints[0];
+  if (first !== undefined && group.handle.lastSeq >= first.seq) group.handle.lastSeq = first.seq - 1;
+  for (const p of group.prints) p.reject(error);
+}
+
+/** Writes every byte (at `position`, or at the end for O_APPEND descriptors), however many calls it takes. */
+export function writeAll(fd: number, bytes: Uint8Array, position: number | null): void {
+  let done = 0;
+  while (done < bytes.length) {
+    done += fs.writeSync(fd, bytes, done, bytes.length - done, position === null ? null : position + done);
+  }
+}
+
+function writevAll(fd: number, buffers: Buffer[], total: number, position: number | null): void {
+  if (buffers.length === 1) {
+    writeAll(fd, buffers[0] as Buffer, position);
+    return;
+  }
+  const done = position === null ? fs.writevSync(fd, buffers) : fs.writevSync(fd, buffers, position);
+  if (done < total)
+    writeAll(fd, Buffer.concat(buffers).subarray(done), position === null ? null : position + done);
+}
