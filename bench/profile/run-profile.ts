@@ -28,8 +28,8 @@ export interface ProfileResult {
   readonly summary: ProfileSummary;
 }
 
-/** The variants profiled by default: leasegate with keys, and the bare route as the yardstick. */
-export const profiledVariants: readonly string[] = ['leasegate-keys', 'bare'];
+/** The variants profiled by default: leasegate with and without keys, and the bare route as the yardstick. */
+export const profiledVariants: readonly string[] = ['leasegate-keys', 'leasegate', 'bare'];
 
 const nowMicros = () => Number(process.hrtime.bigint() / 1000n);
 
