@@ -37,7 +37,8 @@ describe('prints written together', () => {
     }
     // The server numbered them in the order it applied them, which is the order of their offsets.
     const bySeq = [...results].sort((a, b) => (a.seq as number) - (b.seq as number));
-    expect(bySeq.map((r) => r.offset)).toEqual([...bySeq.map((r) => r.offset)].sort((a, b) => a - b));
+    const offsets = bySeq.map((r) => r.offset as number);
+    expect(offsets).toEqual([...offsets].sort((a, b) => a - b));
     expect(bySeq.map((r) => r.seq)).toEqual(results.map((_, i) => i + 1));
   });
 
