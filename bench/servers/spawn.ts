@@ -4,6 +4,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { serveNodeFlags } from '../../cli/node-flags.js';
 import { type Pinning, pinnedCommand } from '../pinning.js';
 import type { ChildMessage, SuiteMessage } from './child-protocol.js';
 
@@ -44,6 +45,8 @@ export async function spawnServer(
   const command = pinnedCommand(pinning, pinning.serverCores, [
     process.execPath,
     ...loaderFlags,
+    // leasegate runs with the flags `leasegate serve` gets from its shebang and npm start.
+    ...(kind === 'leasegate' ? serveNodeFlags : []),
     ...(options.nodeFlags ?? []),
     script,
     JSON.stringify(config),

@@ -4,12 +4,14 @@
  * environment variables, the non-loopback guard, and exit 2 on bad options.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { once } from 'node:events';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { serveNodeFlags } from '../../cli/node-flags.js';
 import { optionDefinitions } from '../../server/options.js';
 
 const repo = join(import.meta.dirname, '../..');
@@ -347,5 +349,34 @@ describe('leasegate serve --help', () => {
     expect((await run.exit).code).toBe(0);
     expect(run.out()).toMatch(/serve/);
     expect(run.out()).toMatch(/gen/);
+  });
+});
+
+describe('node flags of leasegate serve', () => {
+  it('are the same in the bin shebang, npm start and cli/node-flags.ts, and the shebang runs', async () => {
+    const flags = serveNodeFlags.join(' ');
+    const main = await readFile(join(repo, 'cli/main.ts'), 'utf8');
+    const shebang = main.split('\n')[0] as string;
+    expect(shebang).toBe(`#!/usr/bin/env -S node ${flags}`);
+    const pkg = JSON.parse(await readFile(join(repo, 'package.json'), 'utf8')) as {
+      scripts: { start: string };
+    };
+    expect(pkg.scripts.start).toContain(`node ${flags} dist/cli/main.js serve`);
+    // What the kernel runs for the shebang: env splits the line and starts node with the flags.
+    const [interpreter, ...shebangArgs] = shebang.slice(2).split(' ') as [string, ...string[]];
+    const child = spawn(
+      interpreter,
+      [...shebangArgs, '--import', tsxLoader, join(repo, 'cli/main.ts'), 'serve', '--help'],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+    });
+    const [code] = (await once(child, 'exit')) as [number];
+    expect(code).toBe(0);
+    expect(out).toContain('Usage: leasegate serve');
   });
 });
