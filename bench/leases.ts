@@ -16,14 +16,15 @@
  * Prints a table with the goals beside the figures and writes bench/results/leases.json.
  */
 import { fork } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, realpath, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
+import { repositoryRoot } from './repository-root.js';
 
 /** Which lease layout to measure. */
 export type LeasesScenario = 'solo' | 'shared';
@@ -407,18 +408,6 @@ export function formatLeasesResults(results: readonly LeasesScenarioResult[]): s
         .trimEnd(),
     )
     .join('\n');
-}
-
-function repositoryRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const pkg = join(dir, 'package.json');
-    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'leasegate')
-      return dir;
-    const up = dirname(dir);
-    if (up === dir) throw new Error('cannot find the leasegate repository root above the bench script');
-    dir = up;
-  }
 }
 
 function parseArgs(argv: readonly string[]): Partial<LeasesBenchOptions> {

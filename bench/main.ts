@@ -5,10 +5,9 @@
  * console, everything to bench/results/bench-<time>.json (and latest.json).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, release } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { parseSuiteOptions, usage } from './options.js';
 import { pinLoadGenerator } from './pinning.js';
 import { type ProfileResult, runProfiles } from './profile/run-profile.js';
@@ -16,23 +15,11 @@ import { formatProfileSummary } from './profile/summarise.js';
 import { QuietBudget } from './quiet.js';
 import { checkGoals } from './report/goals.js';
 import { formatGoals, formatSequential, formatThroughput } from './report/print.js';
+import { repositoryRoot } from './repository-root.js';
 import { type CompanionResult, runCompanions } from './sections/companions.js';
 import { runSequential, type SequentialResult } from './sections/sequential.js';
 import { runThroughput, summariseThroughput, type ThroughputRun } from './sections/throughput.js';
 import type { SuiteContext } from './suite-context.js';
-
-/** The repository root: the nearest folder above this file with leasegate's package.json (works from dist/ and under tsx). */
-function repositoryRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const pkg = join(dir, 'package.json');
-    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'leasegate')
-      return dir;
-    const up = dirname(dir);
-    if (up === dir) throw new Error('cannot find the leasegate repository root above the bench script');
-    dir = up;
-  }
-}
 
 function gitRevision(root: string): string | undefined {
   try {

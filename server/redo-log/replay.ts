@@ -2,7 +2,7 @@
  * Folds records (a checkpoint's, then the logs' after it) into the state to
  * rebuild, and the list of file writes to redo. Pure: no file is touched here.
  */
-import type { IdempotencyRecord, LoggedMode, LogRecord } from './records.js';
+import type { IdempotencyRecord, LogRecord, OpenRecord } from './records.js';
 
 /** A lease to bring back. */
 export interface RecoveredLease {
@@ -15,20 +15,10 @@ export interface RecoveredLease {
 }
 
 /** A handle to bring back (its descriptor is reopened on demand, by path, checking device and inode). */
-export interface RecoveredHandle {
-  readonly id: string;
-  readonly principal: string;
-  readonly leaseId: string;
-  readonly abs: string;
-  readonly display: string;
-  readonly mode: LoggedMode;
-  readonly reopenFlags: number;
-  readonly dev: number;
-  readonly ino: number;
-  readonly birth: number;
+export type RecoveredHandle = Omit<OpenRecord, 'type' | 'truncated' | 'position' | 'lastSeq'> & {
   position: number;
   lastSeq: number;
-}
+};
 
 /**
  * A keyed print that was logged (and so is redone) but whose call's response

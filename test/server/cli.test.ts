@@ -13,6 +13,7 @@ import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serveNodeFlags } from '../../cli/node-flags.js';
 import { optionDefinitions } from '../../server/options.js';
+import { type LeasegateRun, spawnLeasegate } from '../helpers/server-process.js';
 
 const repo = join(import.meta.dirname, '../..');
 /** tsx's loader by absolute URL: children run from temporary folders, where `--import tsx` would not resolve. */
@@ -29,36 +30,14 @@ afterAll(async () => {
 });
 
 /** A running `leasegate` child: its output so far and how it ended. */
-interface Run {
-  child: ChildProcess;
-  out: () => string;
-  err: () => string;
-  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
+type Run = LeasegateRun;
 
 /** Spawns `leasegate ARGS` from the sources (tsx), in `cwd`, with extra environment variables. */
 function leasegate(args: string[], env: Record<string, string> = {}, cwd = tmp): Run {
-  const child = spawn(process.execPath, ['--import', tsxLoader, join(repo, 'cli/main.ts'), ...args], {
-    cwd,
-    env: { ...process.env, LEASEGATE_LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(child);
-  let out = '';
-  let err = '';
-  child.stdout?.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  child.stderr?.on('data', (d: Buffer) => {
-    err += d.toString();
-  });
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.on('exit', (code, signal) => {
-      children.delete(child);
-      resolve({ code, signal });
-    });
-  });
-  return { child, out: () => out, err: () => err, exit };
+  const run = spawnLeasegate(args, env, cwd);
+  children.add(run.child);
+  run.exit.then(() => children.delete(run.child));
+  return run;
 }
 
 /** Waits until the child printed its listening line(s); returns the TCP URL and/or socket path. */
