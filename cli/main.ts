@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=4
+#!/usr/bin/env -S node --max-semi-space-size=8
 import { runServe } from './serve.js';
 
 const usage = `Usage: leasegate <command> [options]

@@ -2,12 +2,16 @@
  * Flags for Node itself when it runs `leasegate serve` (the `leasegate`
  * shebang and `npm start` pass them; so does the benchmark's leasegate child).
  *
- * `--max-semi-space-size=4` (MiB): V8's young generation grows to 16 MiB
- * semi-spaces by default under a high allocation rate, and objects of
- * requests still in flight at each scavenge are promoted until a full GC, so
- * at 128 connections the server peaked at 151-163 MiB RSS with 16 MiB live.
- * With 4 MiB semi-spaces it peaks at about 113 MiB at the same throughput
- * and CPU cost per request (measured with autocannon -c 128, server pinned to
- * one core). To run with other flags: `node <flags> dist/cli/main.js serve`.
+ * `--max-semi-space-size=8` (MiB): V8 grows the young generation to 16 MiB
+ * semi-spaces under a high allocation rate, which took the server to about
+ * 130 MiB RSS at 128 connections; 4 MiB semi-spaces kept it at 107 MiB but
+ * promoted the objects of requests in flight at each scavenge, and with
+ * idempotency keys the old generation's GC then cost twice the CPU per call.
+ * Measured with `node dist/bench/main.js --only throughput --connections 32,128
+ * --rounds 2` (server pinned to one core), RSS and CPU µs per call at 128
+ * connections, without keys / with keys:
+ *   4 MiB: 108 / 126 MiB, 55 / 110 µs;  8 MiB: 114 / 125 MiB, 53 / 68 µs;
+ *   16 MiB (Node's default): 130 / 135 MiB, 46 / 60 µs.
+ * To run with other flags: `node <flags> dist/cli/main.js serve`.
  */
-export const serveNodeFlags: readonly string[] = ['--max-semi-space-size=4'];
+export const serveNodeFlags: readonly string[] = ['--max-semi-space-size=8'];
