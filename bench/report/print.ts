@@ -25,6 +25,7 @@ export function formatThroughput(rows: readonly ThroughputSummary[]): string {
       'peak RSS MiB',
       'failed',
       'gen CPU %',
+      'other CPU %',
     ],
     rows.map((r) => [
       r.label,

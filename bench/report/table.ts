@@ -2,6 +2,12 @@
 
 /** Renders `rows` under `headers`, columns padded to their widest cell. */
 export function renderTable(headers: readonly string[], rows: readonly (readonly string[])[]): string {
+  const ragged = rows.find((r) => r.length !== headers.length);
+  if (ragged !== undefined) {
+    throw new Error(
+      `table row has ${ragged.length} cells for ${headers.length} headers: ${ragged.join(' | ')}`,
+    );
+  }
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: readonly string[]) =>
     cells
