@@ -75,7 +75,7 @@ export function jsonRpcPathItem(defs: ServiceDefinitions): JsonObject {
         required: true,
         content: {
           'application/json': {
-            schema: { oneOf: [request, { type: 'array', minItems: 1, items: structuredClone(request) }] },
+            schema: { oneOf: [request, { type: 'array', minItems: 1, items: request }] },
           },
         },
       },
@@ -86,7 +86,7 @@ export function jsonRpcPathItem(defs: ServiceDefinitions): JsonObject {
           headers: { 'Idempotent-Replayed': ref('headers', 'IdempotentReplayed') },
           content: {
             'application/json': {
-              schema: { oneOf: [response, { type: 'array', items: structuredClone(response) }] },
+              schema: { oneOf: [response, { type: 'array', items: response }] },
             },
           },
         },

@@ -1,7 +1,7 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
-import { stringify } from 'yaml';
+import { stringifyOpenApiYaml } from '../../codegen/documents/openapi.js';
 
 /** The documents a server serves about the services it hosts. */
 export interface ServedDocuments {
@@ -15,7 +15,8 @@ export interface ServedDocuments {
  * package: no CDN, works offline).
  */
 export async function registerDocs(app: FastifyInstance, documents: ServedDocuments): Promise<void> {
-  const yaml = stringify(documents.openapi, { lineWidth: 0 });
+  // The same serialiser as npm run gen's openapi.yaml: the served text is the checked-in file's.
+  const yaml = stringifyOpenApiYaml(documents.openapi as never);
   const json = JSON.stringify(documents.openapi);
   const openrpc = JSON.stringify(documents.openrpc);
   app.get('/openapi.json', { schema: { hide: true } }, (_req, reply) =>
