@@ -1,4 +1,4 @@
-import { lstat, mkdir, unlink } from 'node:fs/promises';
+import { lstat, unlink } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { isIP } from 'node:net';
 import type { FastifyInstance } from 'fastify';
@@ -76,6 +76,8 @@ export function parseServeArgs(argv: readonly string[], env: NodeJS.ProcessEnv):
     if (value === undefined) throw new Error(`--${d.flag} needs a value`);
     options[d.key] = parseOptionValue(d, value);
   }
+  // An empty state directory turns the redo log off (leases, handles and idempotency records in memory only).
+  if (options.stateDir === '') delete options.stateDir;
   const result = options as unknown as ServerOptions;
   checkOptions(result);
   return { options: result, explicit };
@@ -107,8 +109,14 @@ export async function runServe(argv: readonly string[]): Promise<number> {
     return 2;
   }
   const { options, explicit } = args;
-  if (options.stateDir !== undefined) await mkdir(options.stateDir, { recursive: true });
-  const app = await buildServer(options);
+  let app: FastifyInstance;
+  try {
+    app = await buildServer(options);
+  } catch (error) {
+    // The root or state directory cannot be used (or is locked by another server): a message, not a stack.
+    process.stderr.write(`leasegate serve: ${(error as Error).message}\n`);
+    return 1;
+  }
   const tcp = options.socket === undefined || explicit.has('port') || explicit.has('host');
   // The socket server is made, and its close hooked, before the app is ready: Fastify takes no hooks after.
   const socketServer =

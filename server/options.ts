@@ -110,7 +110,7 @@ export const optionDefinitions: readonly OptionDefinition[] = [
   def(
     'stateDir',
     'string',
-    'folder for the redo log and its checkpoints, created if missing; unset = no durability (leases, handles and idempotency records live in memory only)',
+    'folder for the redo log and its checkpoints, created if missing; empty = none (leases, handles and idempotency records live in memory only)',
   ),
   def('bodyLimit', 'number', 'largest request body in bytes'),
   def('logLevel', 'enum', 'log level', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),

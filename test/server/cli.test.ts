@@ -5,7 +5,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -78,6 +78,29 @@ describe('leasegate serve', () => {
     expect((await stat(state)).isDirectory()).toBe(true);
     run.child.kill('SIGTERM');
     expect(await run.exit).toEqual({ code: 0, signal: null });
+  });
+
+  it('runs without a redo log when --state-dir is empty', async () => {
+    const cwd = join(tmp, 'no-state');
+    await mkdir(cwd);
+    const run = leasegate(['serve', '--port', '0', '--root', 'files', '--state-dir', ''], {}, cwd);
+    const { url } = await listening(run, { tcp: true, socket: false });
+    expect((await stat0(url as string)).status).toBe(200);
+    run.child.kill('SIGTERM');
+    expect(await run.exit).toEqual({ code: 0, signal: null });
+    expect(await readdir(cwd)).toEqual(['files']);
+  });
+
+  it('exits 1 with a message, not a stack, when the state directory is in use by another server', async () => {
+    const state = join(tmp, 'state-locked');
+    const first = leasegate(['serve', '--port', '0', '--root', join(tmp, 'root-l'), '--state-dir', state]);
+    await listening(first, { tcp: true, socket: false });
+    const second = leasegate(['serve', '--port', '0', '--root', join(tmp, 'root-l'), '--state-dir', state]);
+    expect((await second.exit).code).toBe(1);
+    expect(second.err()).toMatch(/leasegate serve: state directory .* is in use by process \d+/);
+    expect(second.err()).not.toMatch(/\n\s+at /);
+    first.child.kill('SIGTERM');
+    expect(await first.exit).toEqual({ code: 0, signal: null });
   });
 
   it('exits 0 on SIGINT too', async () => {
