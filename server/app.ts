@@ -82,7 +82,6 @@ export async function buildServer(build: BuildOptions = {}): Promise<FastifyInst
     logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: Header.RequestId,
     genReqId: nextRequestId,
-    ajv: { customOptions: { removeAdditional: 'all', useDefaults: true, coerceTypes: false } },
     return503OnClosing: true,
   });
 

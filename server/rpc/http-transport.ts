@@ -134,6 +134,8 @@ export function registerHttpTransport(app: FastifyInstance, options: HttpTranspo
         body: { $ref: method.requestRef },
         response: { 200: { $ref: method.responseRef } },
       },
+      // The registry's validator, compiled once for both transports (the route's schema stays for Fastify's docs).
+      validatorCompiler: () => method.validate,
       config: { rpcMethod: method.fullName },
       handler: (request: FastifyRequest, reply: FastifyReply) => {
         const ctx = callContext(
