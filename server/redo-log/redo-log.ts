@@ -183,8 +183,8 @@ export class RedoLog implements DurabilityLog {
     seq: number,
     key: string | undefined,
   ): void {
-    // Deferred: the handle table flushes once for all the prints of a tick, before writing their bytes.
-    this.append({ type: 'print', handle: handle.id, offset, seq, key, bytes }, true, true);
+    // Buffered only: the handle table flushes once for all the prints of a turn, before writing their bytes.
+    this.append({ type: 'print', handle: handle.id, offset, seq, key, bytes }, true, 'buffer');
     this.dirty.add(handle);
   }
 
@@ -203,7 +203,7 @@ export class RedoLog implements DurabilityLog {
   /** Records a keyed call's final response (before it is sent or replayed to anyone). */
   idempotencyCompleted(record: Omit<IdempotencyRecord, 'type'>): void {
     // Deferred: written with the other records of this tick, before any reply (see beforeReply).
-    this.append({ type: 'idem', ...record }, true, true);
+    this.append({ type: 'idem', ...record }, true, 'tick');
   }
 
   takeInDoubt(
@@ -388,12 +388,12 @@ export class RedoLog implements DurabilityLog {
   }
 
   /**
-   * Appends one record after the pending ones, and writes them all now, or
-   * with `later` at the next flush (at the latest at the end of this tick).
+   * Appends one record after the pending ones and writes them all `now`, at
+   * the end of this `tick`, or (`buffer`) at the caller's own `flush`.
    * `must`: failures throw unavailable (else they are swallowed). Returns
    * whether it was written (or queued).
    */
-  private append(record: LogRecord, must: boolean, later = false): boolean {
+  private append(record: LogRecord, must: boolean, when: 'now' | 'tick' | 'buffer' = 'now'): boolean {
     if (this.closed) {
       // Shutting down: effects that need a record are refused; ends and closes are shutdown's own, and stay unlogged.
       if (must) throw unavailable(undefined);
@@ -401,7 +401,8 @@ export class RedoLog implements DurabilityLog {
     }
     this.pending.add(record);
     this.pendingRecords++;
-    if (later) {
+    if (when === 'buffer') return true;
+    if (when === 'tick') {
       if (!this.flushQueued) {
         this.flushQueued = true;
         process.nextTick(this.flushLater);
