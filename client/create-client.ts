@@ -3,7 +3,6 @@
  * Files, Leases). It is the generic runtime plus two interceptors: the lease
  * keeper and the RemotePrint sequencer.
  */
-import './dispose.js';
 import { EventEmitter } from 'node:events';
 import type { RpcError } from '../common/rpc-error.js';
 import { type Clients, services } from '../generated/index.js';

@@ -2,7 +2,6 @@
  * `openHandle`: a RemoteOpen whose result closes itself, for `await using`.
  * Prints go through the client, so they are numbered and exactly-once too.
  */
-import './dispose.js';
 import { RpcError } from '../common/rpc-error.js';
 import type {
   Encoding,

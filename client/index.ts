@@ -2,7 +2,6 @@
  * leasegate/client: the typed client of the flagship services, and the
  * generic runtime that gives any generated service table a typed client.
  */
-import './dispose.js';
 
 export { Code } from '../common/codes.js';
 export type { ErrorBody, ErrorDetails } from '../common/rpc-error.js';

@@ -2,7 +2,7 @@
  * Every client option with its default, resolved in this one place; the rest
  * of the client only ever sees the resolved form.
  */
-import type { Code } from '../common/codes.js';
+import { allCodes, type Code, codeInfo } from '../common/codes.js';
 import type { RpcError } from '../common/rpc-error.js';
 import type { ServiceTable } from '../common/service-table.js';
 
@@ -101,7 +101,8 @@ export const clientDefaults = {
     initialBackoffMs: 50,
     maxBackoffMs: 2_000,
     backoffMultiplier: 2,
-    retryableCodes: ['unavailable', 'resource_exhausted'] as readonly Code[],
+    // The codes the contract marks retryable (unavailable, resource_exhausted): the call may not have run.
+    retryableCodes: allCodes.filter((code) => codeInfo[code].retryable) as readonly Code[],
   },
   throttle: { maxTokens: 10, tokenRatio: 0.1 },
   /**

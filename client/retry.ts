@@ -31,11 +31,6 @@ export class Retrier {
     this.#random = random;
   }
 
-  /** The shared throttle (undefined when throttling is off). */
-  get throttle(): RetryThrottle | undefined {
-    return this.#throttle;
-  }
-
   /** What to do after an attempt failed with `error`. */
   classify(error: RpcError): RetryVerdict {
     if (this.#policy.retryableCodes.has(error.code)) return 'retry';

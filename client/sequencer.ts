@@ -46,11 +46,6 @@ export class PrintSequencer {
     this.#random = random;
   }
 
-  /** Handles with a live counter (for tests and leak checks). */
-  get size(): number {
-    return this.#sequences.size;
-  }
-
   #sequence(handle: string): HandleSequence {
     let sequence = this.#sequences.get(handle);
     if (!sequence) {

@@ -43,7 +43,6 @@ export interface ClientRuntime {
   readonly call: Caller;
   /** Default budget of calls, in ms. */
   readonly timeoutMs: number;
-  readonly closed: boolean;
   close(): Promise<void>;
 }
 
@@ -61,9 +60,6 @@ export function createRuntime(options: TransportOptions): ClientRuntime {
   return {
     call,
     timeoutMs: resolved.timeoutMs,
-    get closed() {
-      return closed;
-    },
     async close() {
       if (closed) return;
       closed = true;

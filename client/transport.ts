@@ -54,9 +54,4 @@ export class HttpTransport {
   async close(): Promise<void> {
     await this.#pool.close();
   }
-
-  /** Closes every connection now, failing in-flight requests. */
-  async destroy(): Promise<void> {
-    await this.#pool.destroy();
-  }
 }
