@@ -24,11 +24,6 @@ export class Principals {
     private readonly anonymous: Principal,
   ) {}
 
-  /** Whether tokens are required. */
-  get authenticated(): boolean {
-    return this.byToken !== undefined;
-  }
-
   /** Loads the tokens file (if any) and prepares each principal's sandbox. */
   static async load(root: Sandbox, tokensFile: string | undefined): Promise<Principals> {
     const anonymous: Principal = { name: 'anonymous', readOnly: false, sandbox: root };

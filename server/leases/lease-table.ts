@@ -7,7 +7,6 @@ import { newId } from './ids.js';
 import { type EndReason, Lease } from './lease.js';
 import { Tombstones } from './tombstones.js';
 
-export { newId } from './ids.js';
 export { type EndReason, Lease, type LeaseMember } from './lease.js';
 
 /** The wire form of a lease (`Lease` in the schemas). */

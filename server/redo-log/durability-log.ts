@@ -46,8 +46,6 @@ export interface InDoubtResult {
  * then simply runs out again) never throw.
  */
 export interface DurabilityLog {
-  /** Whether anything is recorded (false for the no-op log). */
-  readonly enabled: boolean;
   /** A lease was granted. */
   leaseGranted(lease: LoggedLease): void;
   /** A lease was renewed (logged lazily: only once the logged expiry is more than ttlMs/2 behind). */
@@ -94,7 +92,6 @@ export interface DurabilityLog {
 
 /** The log of a server without a state directory: records nothing. */
 export const noDurabilityLog: DurabilityLog = {
-  enabled: false,
   leaseGranted() {},
   leaseRenewed() {},
   leaseEnded() {},

@@ -66,7 +66,6 @@ function flushed(): Flushed {
  * `RedoLog.open` recovers the directory first.
  */
 export class RedoLog implements DurabilityLog {
-  readonly enabled = true;
   private writer: LogWriter;
   private generation: number;
   private source: SnapshotSource | undefined;
@@ -225,11 +224,6 @@ export class RedoLog implements DurabilityLog {
     if (list.length === 0) this.inDoubt.delete(k);
     this.inDoubtLeft--;
     return { offset: p.offset, seq: p.seq, bytesWritten: p.bytes.length };
-  }
-
-  /** In `always` mode, a promise that settles once everything logged so far is on disk; else undefined. */
-  whenDurable(): Promise<void> | undefined {
-    return this.closed ? undefined : this.writer.whenDurable();
   }
 
   /**

@@ -43,13 +43,11 @@ function projector(definitions: ServiceDefinitions, responseRef: string): (resul
 /** Every method the server serves, by `Service.Method`. */
 export class MethodRegistry {
   readonly byName = new Map<string, RegisteredMethod>();
-  readonly definitions: ServiceDefinitions[] = [];
 
   constructor(private readonly ajv: Ajv) {}
 
   /** Adds one generator run's services with their implementations (keyed by wire service name). */
   add(definitions: ServiceDefinitions, implementations: Record<string, object>): void {
-    this.definitions.push(definitions);
     for (const service of Object.values(definitions.services)) {
       const impl = implementations[service.name] as AnyImplementation | undefined;
       if (impl === undefined) throw new Error(`no implementation given for service ${service.name}`);
