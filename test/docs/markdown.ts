@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Header } from '../../common/headers.js';
 
 /** One fenced block: its language, the words after it (`norun`, `file=x`, ...), its text and line. */
 export interface Block {
@@ -102,20 +103,30 @@ export function normalise(text: string, ids: IdMap): string[] {
     .filter((l) => l.trim() !== '');
 }
 
-const headerLine = /^[A-Za-z][A-Za-z0-9-]*: /;
+const headerLine = /^([A-Za-z][A-Za-z0-9-]*): /;
+
+/** Headers whose presence is the contract's meaning: a document may not leave them out. */
+const contractHeaders = new Set([Header.IdempotentReplayed, Header.RetryAfter].map((h) => h.toLowerCase()));
+
+/** A real header line a document may leave out (Date, Connection, ...): any but the contract's own. */
+const omissible = (line: string): boolean => {
+  const name = headerLine.exec(line)?.[1];
+  return name !== undefined && !contractHeaders.has(name.toLowerCase());
+};
 
 /**
  * Compares shown output with real output: the same lines in the same order,
- * except that real HTTP header lines the document leaves out (Date, ...) are skipped.
+ * except that real HTTP header lines the document leaves out (Date, ...) are skipped, unless they
+ * are the contract's own (Idempotent-Replayed, Retry-After).
  * Returns a description of the first difference, or undefined.
  */
 export function difference(expected: string[], actual: string[]): string | undefined {
   let a = 0;
   for (const want of expected) {
-    while (a < actual.length && actual[a] !== want && headerLine.test(actual[a] as string)) a++;
+    while (a < actual.length && actual[a] !== want && omissible(actual[a] as string)) a++;
     if (actual[a] !== want) return `expected line:\n  ${want}\ngot:\n  ${actual[a] ?? '(end of output)'}`;
     a++;
   }
-  const rest = actual.slice(a).filter((l) => !headerLine.test(l));
+  const rest = actual.slice(a).filter((l) => !omissible(l));
   return rest.length === 0 ? undefined : `unexpected output:\n  ${rest.join('\n  ')}`;
 }

@@ -40,6 +40,10 @@ describe('README.md', () => {
     expect(head).toMatch(/^# leasegate\n\nleasegate is an HTTP and JSON-RPC 2\.0 gateway/);
     expect(head).toContain('npm ci && npm start');
     expect(head).toContain('npm ci && npm test');
+    // And they do what the README says: npm start serves, npm test builds and runs the whole suite.
+    const { scripts } = JSON.parse(read('package.json')) as { scripts: Record<string, string> };
+    expect(scripts.start).toMatch(/dist\/cli\/main\.js serve$/);
+    expect(scripts.test).toMatch(/build && vitest run$/);
   });
 
   it('lists every serve option with its environment variable and default, in --help order', () => {
