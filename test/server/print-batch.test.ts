@@ -59,7 +59,8 @@ describe('prints written together', () => {
     );
     expect(await readFile(join(s.root, 'batch.txt'), 'utf8')).toBe(prints.map((p) => p.params.data).join(''));
     const late = await s.call('http', 'Files.RemotePrint', { handle, data: 'x' });
-    expect(late.ok).toBe(false);
+    // Closed by the client (not expired): the handle is gone.
+    expect([late.code, late.reason]).toEqual(['not_found', 'handle_not_found']);
   });
 
   it('fails every queued print of a handle whose file is gone, and gives their seq numbers back', async () => {
