@@ -1,5 +1,5 @@
 import type { RpcError } from '../../common/rpc-error.js';
-import { isPrompt, promptly, settleBy } from '../rpc/registry.js';
+import { settleBy } from '../rpc/deadlines.js';
 import { keyInUseError, keyReusedError } from './policy.js';
 import type { BeginOutcome, IdempotencyStore, IdempotencyTicket, StoredResponse } from './store.js';
 
@@ -105,7 +105,7 @@ function runFirst(
         throw error;
       }),
   );
-  return settleBy(isPrompt(outcome) ? promptly(recorded) : recorded, call.deadline, () => call.late());
+  return settleBy(recorded, call.deadline, () => call.late());
 }
 
 function record(

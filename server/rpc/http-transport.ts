@@ -9,15 +9,8 @@ import { type KeyedAnswer, type RunOutcome, runOnce } from '../idempotency/run-o
 import type { IdempotencyStore, StoredResponse } from '../idempotency/store.js';
 import { callContext } from './call-context.js';
 import type { CallContext } from './context.js';
-import {
-  failLate,
-  invoke,
-  isPrompt,
-  type MethodRegistry,
-  promptly,
-  type RegisteredMethod,
-  settleBy,
-} from './registry.js';
+import { settleBy } from './deadlines.js';
+import { failLate, invoke, type MethodRegistry, type RegisteredMethod } from './registry.js';
 
 /** What the per-method transport needs. */
 export interface HttpTransportOptions {
@@ -98,9 +91,7 @@ function httpOutcome(
   } catch (error) {
     return failed(error);
   }
-  if (!(out instanceof Promise)) return ok(out);
-  const outcome = out.then(ok, failed);
-  return isPrompt(out) ? promptly(outcome) : outcome;
+  return out instanceof Promise ? out.then(ok, failed) : ok(out);
 }
 
 /** A call with an Idempotency-Key: run at most once, replayed after (see idempotency/run-once.ts). */

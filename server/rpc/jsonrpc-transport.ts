@@ -10,6 +10,7 @@ import { type RunOutcome, runOnce } from '../idempotency/run-once.js';
 import type { IdempotencyStore, StoredResponse } from '../idempotency/store.js';
 import { callContext } from './call-context.js';
 import type { CallContext } from './context.js';
+import { settleBy } from './deadlines.js';
 import { sendStored } from './http-transport.js';
 import {
   deadlineBeforeStartError,
@@ -17,7 +18,6 @@ import {
   invoke,
   type MethodRegistry,
   type RegisteredMethod,
-  settleBy,
 } from './registry.js';
 import { validationError } from './validation.js';
 

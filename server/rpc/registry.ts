@@ -102,60 +102,7 @@ export function deadlinePassedError(): RpcError {
   });
 }
 
-/** A `late` for {@link settleBy} that answers deadline_exceeded. */
+/** A `late` for settleBy (deadlines.ts) that answers deadline_exceeded. */
 export function failLate(): never {
   throw deadlinePassedError();
-}
-
-const prompt = Symbol('settles within this turn of the event loop');
-
-/**
- * Marks a promise that settles within the current turn of the event loop (a
- * queued print): {@link settleBy} then sets no deadline timer for it.
- */
-export function promptly<T>(work: Promise<T>): Promise<T> {
-  (work as Promise<T> & { [prompt]?: true })[prompt] = true;
-  return work;
-}
-
-/** Whether {@link promptly} marked `work`. */
-export function isPrompt(work: Promise<unknown>): boolean {
-  return (work as Promise<unknown> & { [prompt]?: true })[prompt] === true;
-}
-
-/** setTimeout's largest delay. */
-const maxTimerMs = 2_147_483_647;
-
-/**
- * Settles like `work`, or with `late()` (its value or what it throws) if the
- * deadline passes first. The work itself goes on: a call cannot be stopped
- * halfway, so only the answer is given up (an idempotency record still gets
- * the real result). For promises only: a synchronous call has finished before
- * any timer could fire, so it needs no timer.
- */
-export function settleBy<T>(work: Promise<T>, deadline: number, late: () => T): Promise<T> {
-  // Work that settles within this turn of the event loop cannot be overtaken by a timer.
-  if (isPrompt(work)) return work;
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(
-      () => {
-        try {
-          resolve(late());
-        } catch (error) {
-          reject(error);
-        }
-      },
-      Math.min(Math.max(0, deadline - Date.now()), maxTimerMs),
-    );
-    work.then(
-      (value) => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (error: unknown) => {
-        clearTimeout(timer);
-        reject(error);
-      },
-    );
-  });
 }

@@ -2,7 +2,6 @@ import { RpcError } from '../../common/rpc-error.js';
 import type { FilesImplementation } from '../../generated/index.js';
 import type { Handle } from '../handles/handle-table.js';
 import type { CallContext } from '../rpc/context.js';
-import { promptly } from '../rpc/registry.js';
 import { assertWritable } from './access.js';
 import type { FileState } from './file-state.js';
 
@@ -110,7 +109,7 @@ export function filesService(state: FileState): FilesImplementation<CallContext>
       // Numbered now, so that the next print of this turn may follow it; a failed write takes it back.
       handle.lastSeq = seq;
       touch(handle, ctx);
-      return promptly(printed);
+      return printed;
     },
 
     async remoteRead(request, ctx) {
