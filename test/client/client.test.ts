@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient, type LeasegateClient, openHandle, RpcError } from '../../client/index.js';
 import { services } from '../../generated/index.js';
 import { startFaultProxy } from '../helpers/fault-proxy.js';
-import { startServer, type TestServer } from './server-fixture.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
 
 const catchError = (promise: Promise<unknown>): Promise<RpcError> =>
   promise.then(
@@ -22,8 +22,10 @@ describe.each(['tcp', 'unix'] as const)('the typed client over %s', (listen) => 
   let client: LeasegateClient;
 
   beforeAll(async () => {
-    server = await startServer(listen);
-    client = createClient({ baseUrl: server.baseUrl, socketPath: server.socketPath });
+    server = await startTestServer({ unixSocket: listen === 'unix' });
+    client = createClient(
+      server.socketPath === undefined ? { baseUrl: server.url } : { socketPath: server.socketPath },
+    );
   });
   afterAll(async () => {
     await client.close();
@@ -184,10 +186,10 @@ describe.each(['tcp', 'unix'] as const)('the typed client over %s', (listen) => 
 
 describe('failures below HTTP', () => {
   it('turns a refused TCP connection into unavailable with the socket error as cause', async () => {
-    const server = await startServer('tcp');
+    const server = await startTestServer();
     await server.close();
     await using client = createClient({
-      baseUrl: server.baseUrl,
+      baseUrl: server.url,
       retry: { maxAttempts: 2, initialBackoffMs: 1 },
     });
     const error = await catchError(client.directories.stat({ path: 'x' }));
@@ -196,7 +198,7 @@ describe('failures below HTTP', () => {
   });
 
   it('turns a missing Unix socket into unavailable with the socket error as cause', async () => {
-    const server = await startServer('unix');
+    const server = await startTestServer({ unixSocket: true });
     await server.close();
     await using client = createClient({ socketPath: server.socketPath, retry: false });
     const error = await catchError(client.directories.stat({ path: 'x' }));
@@ -208,8 +210,8 @@ describe('failures below HTTP', () => {
     let server: TestServer;
     let proxy: Awaited<ReturnType<typeof startFaultProxy>>;
     beforeAll(async () => {
-      server = await startServer('tcp');
-      const { port } = new URL(server.baseUrl);
+      server = await startTestServer();
+      const { port } = new URL(server.url);
       proxy = await startFaultProxy({
         upstream: { host: '127.0.0.1', port: Number(port) },
         faults: { delay: 1 },
@@ -243,14 +245,14 @@ describe('failures below HTTP', () => {
 describe('print sequencing', () => {
   let server: TestServer;
   beforeAll(async () => {
-    server = await startServer('tcp');
+    server = await startTestServer();
   });
   afterAll(async () => {
     await server.close();
   });
 
   it('numbers prints per handle in call order, and uses a seq the caller gives as is', async () => {
-    await using client = createClient({ baseUrl: server.baseUrl });
+    await using client = createClient({ baseUrl: server.url });
     const a = await client.files.remoteOpen({ path: 'seq-a.txt', mode: 'append', create: true });
     const b = await client.files.remoteOpen({ path: 'seq-b.txt', mode: 'append', create: true });
     const results = await Promise.all([
@@ -268,7 +270,7 @@ describe('print sequencing', () => {
   });
 
   it('fails later prints at once when the print they wait for failed for good', async () => {
-    await using client = createClient({ baseUrl: server.baseUrl });
+    await using client = createClient({ baseUrl: server.url });
     const { handle } = await client.files.remoteOpen({ path: 'poisoned.txt', mode: 'append', create: true });
     const bad = client.files.remotePrint({ handle, data: '%%% not base64', encoding: 'base64' });
     const later = client.files.remotePrint({ handle, data: 'fine' }, { timeoutMs: 10_000 });

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient } from '../../client/index.js';
 import { type FaultProbabilities, startFaultProxy } from '../helpers/fault-proxy.js';
-import { gauge, startServer, type TestServer } from './server-fixture.js';
+import { gauge } from '../helpers/metrics.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
 
 const handles = 8;
 const printsPerHandle = 150;
@@ -12,7 +13,7 @@ const printsPerHandle = 150;
 describe('exactly-once calls through a faulty network', () => {
   let server: TestServer;
   beforeAll(async () => {
-    server = await startServer('tcp');
+    server = await startTestServer();
   });
   afterAll(async () => {
     await server.close();
@@ -25,7 +26,7 @@ describe('exactly-once calls through a faulty network', () => {
    */
   async function scenario(name: string, faults: FaultProbabilities) {
     const proxy = await startFaultProxy({
-      upstream: { host: '127.0.0.1', port: Number(new URL(server.baseUrl).port) },
+      upstream: { host: '127.0.0.1', port: Number(new URL(server.url).port) },
       seed: 20_260_101,
       faults,
       maxDelayMs: 25,
@@ -63,7 +64,7 @@ describe('exactly-once calls through a faulty network', () => {
       await client.close();
       await proxy.close(); // lets the late duplicates land before handles are counted
     }
-    expect(gauge(await server.get('/metrics'), 'leasegate_open_handles')).toBe(0);
+    expect(gauge((await server.send('GET', '/metrics')).text, 'leasegate_open_handles')).toBe(0);
     return proxy.counts;
   }
 

@@ -3,11 +3,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient } from '../../client/index.js';
 import { type FaultProbabilities, mulberry32, startFaultProxy } from '../helpers/fault-proxy.js';
-import { startServer, type TestServer } from './server-fixture.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
 
 /** Calls the server has answered so far, all methods (from /metrics). */
 async function served(server: TestServer): Promise<number> {
-  return (await server.get('/metrics'))
+  return (await server.send('GET', '/metrics')).text
     .split('\n')
     .filter((line) => line.startsWith('leasegate_requests_total{'))
     .reduce((sum, line) => sum + Number(line.split(' ').pop()), 0);
@@ -16,7 +16,7 @@ async function served(server: TestServer): Promise<number> {
 describe('the fault proxy', () => {
   let server: TestServer;
   beforeAll(async () => {
-    server = await startServer('tcp');
+    server = await startTestServer();
   });
   afterAll(async () => {
     await server.close();
@@ -24,7 +24,7 @@ describe('the fault proxy', () => {
 
   async function through(faults: FaultProbabilities) {
     const proxy = await startFaultProxy({
-      upstream: { host: '127.0.0.1', port: Number(new URL(server.baseUrl).port) },
+      upstream: { host: '127.0.0.1', port: Number(new URL(server.url).port) },
       faults,
     });
     const client = createClient({ baseUrl: proxy.url, retry: false });
@@ -70,7 +70,7 @@ describe('the fault proxy', () => {
   it('makes the same choices for the same seed', async () => {
     const decide = async (seed: number) => {
       const proxy = await startFaultProxy({
-        upstream: { host: '127.0.0.1', port: Number(new URL(server.baseUrl).port) },
+        upstream: { host: '127.0.0.1', port: Number(new URL(server.url).port) },
         seed,
         faults: { delay: 0.3, duplicate: 0.2 },
         maxDelayMs: 2,

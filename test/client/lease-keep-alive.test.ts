@@ -2,14 +2,14 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createClient, type LeasegateClient, type RpcError } from '../../client/index.js';
-import { startServer, type TestServer } from './server-fixture.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
 
 const ttlMs = 150;
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** KeepAlive calls the server has answered so far (from /metrics). */
 async function keepAlives(server: TestServer): Promise<number> {
-  const metrics = await server.get('/metrics');
+  const metrics = (await server.send('GET', '/metrics')).text;
   return metrics
     .split('\n')
     .filter(
@@ -22,13 +22,13 @@ describe('lease keep-alive', () => {
   let server: TestServer;
   const clients: LeasegateClient[] = [];
   const newClient = (options: Parameters<typeof createClient>[0] = {}) => {
-    const client = createClient({ baseUrl: server.baseUrl, ...options });
+    const client = createClient({ baseUrl: server.url, ...options });
     clients.push(client);
     return client;
   };
 
   beforeAll(async () => {
-    server = await startServer('tcp', { leaseMinTtlMs: 50, leaseDefaultTtlMs: ttlMs });
+    server = await startTestServer({ leaseMinTtlMs: 50, leaseDefaultTtlMs: ttlMs });
   });
   afterEach(async () => {
     await Promise.all(clients.splice(0).map((c) => c.close()));
@@ -123,7 +123,7 @@ describe('lease keep-alive', () => {
   });
 
   it('revokes the leases it holds when closed', async () => {
-    const client = createClient({ baseUrl: server.baseUrl });
+    const client = createClient({ baseUrl: server.url });
     const observer = newClient();
     const { lease: granted } = await client.leases.grant({ ttlMs: 60_000 });
     const { lease: own } = await client.files.remoteOpen({
@@ -143,7 +143,7 @@ describe('lease keep-alive', () => {
   it('does not hold the process open while it keeps leases alive', async () => {
     const script = fileURLToPath(new URL('./keep-alive-child.ts', import.meta.url));
     const child = spawn(process.execPath, ['--import', 'tsx', script], {
-      env: { ...process.env, LEASEGATE_URL: server.baseUrl },
+      env: { ...process.env, LEASEGATE_URL: server.url },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';

@@ -1,10 +1,11 @@
 /**
- * The shared server fixture of the acceptance tests: a real leasegate server on
- * TCP port 0 over a temporary root folder, with helpers that call it over both
+ * The shared server fixture of the tests: a real leasegate server on TCP port 0
+ * (and, when asked, a Unix socket) over a temporary root folder, with helpers that call it over both
  * transports and remember every reply, so a test file can check that no reply
  * ever names the server's absolute root path.
  */
 import { mkdtemp, realpath, rm } from 'node:fs/promises';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -52,6 +53,8 @@ export interface TestServer {
   readonly app: FastifyInstance;
   /** `http://127.0.0.1:<port>`. */
   readonly url: string;
+  /** The Unix socket the same app also serves (with `unixSocket: true`). */
+  readonly socketPath: string | undefined;
   /** The served root folder (its real path). */
   readonly root: string;
   /** The temporary folder holding root and state (removed by close). */
@@ -92,12 +95,20 @@ let rpcId = 0;
 
 /** Starts a server on 127.0.0.1:0 with a fresh temporary root; options override the defaults. */
 export async function startTestServer(
-  options: Omit<BuildOptions, 'root'> & { root?: string } = {},
+  options: Omit<BuildOptions, 'root'> & { root?: string; unixSocket?: boolean } = {},
 ): Promise<TestServer> {
+  const { unixSocket, ...build } = options;
   const dir = await realpath(await mkdtemp(join(tmpdir(), 'leasegate-test-')));
   const root = join(dir, 'root');
-  const app = await buildServer({ root, stateDir: join(dir, 'state'), logLevel: 'silent', ...options });
+  const app = await buildServer({ root, stateDir: join(dir, 'state'), logLevel: 'silent', ...build });
   await app.listen({ host: '127.0.0.1', port: 0 });
+  // Beside TCP, the same routes on a Unix socket (as `leasegate serve --socket` with --port does).
+  const socketPath = unixSocket === true ? join(dir, 'leasegate.sock') : undefined;
+  const socketServer =
+    socketPath === undefined ? undefined : createServer((req, res) => app.routing(req, res));
+  if (socketServer !== undefined) {
+    await new Promise<void>((resolve) => socketServer.listen(socketPath, resolve));
+  }
   const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
   const seen: string[] = [];
 
@@ -164,6 +175,7 @@ export async function startTestServer(
   return {
     app,
     url,
+    socketPath,
     root,
     dir,
     seen,
@@ -174,6 +186,11 @@ export async function startTestServer(
     ok,
     leaks: () => seen.filter((text) => text.includes(dir)),
     async close() {
+      if (socketServer?.listening) {
+        const closed = new Promise((resolve) => socketServer.close(resolve));
+        socketServer.closeAllConnections();
+        await closed;
+      }
       await app.close();
       await rm(dir, { recursive: true, force: true });
     },
