@@ -42,6 +42,12 @@ function fire(): void {
   arm();
 }
 
+/** A race is over: it leaves the heap, and with the last one the timer goes (it would hold the process open). */
+function settled(race: Race): void {
+  pending.remove(race);
+  if (pending.size === 0) arm();
+}
+
 /**
  * Settles like `work`, or with `late()` (its value or what it throws) if the
  * deadline passes first. The work itself goes on: a call cannot be stopped
@@ -65,11 +71,11 @@ export function settleBy<T>(work: Promise<T>, deadline: number, late: () => T): 
     if (deadline < armedAt) arm();
     work.then(
       (value) => {
-        pending.remove(race);
+        settled(race);
         resolve(value);
       },
       (error: unknown) => {
-        pending.remove(race);
+        settled(race);
         reject(error);
       },
     );
