@@ -19,11 +19,10 @@ import { promisify } from 'node:util';
 import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import { repo, tsxLoader } from '../helpers/server-process.js';
 import { type Block, blocksOf, difference, documents, IdMap, normalise, stepsOf } from './markdown.js';
 
 const run = promisify(execFile);
-const repo = join(import.meta.dirname, '../..');
-const tsxLoader = pathToFileURL(join(repo, 'node_modules/tsx/dist/loader.mjs')).href;
 const shownAddress = '127.0.0.1:8080';
 
 /** The snippets that are not run, on purpose, by their first line: each needs a reason. */

@@ -7,9 +7,10 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
-const repo = join(import.meta.dirname, '../..');
+/** The repository root. */
+export const repo = join(import.meta.dirname, '../..');
 /** tsx's loader by absolute URL, so that children may run from any folder. */
-const tsxLoader = pathToFileURL(join(repo, 'node_modules/tsx/dist/loader.mjs')).href;
+export const tsxLoader = pathToFileURL(join(repo, 'node_modules/tsx/dist/loader.mjs')).href;
 
 /** A `leasegate` child: its output so far, and how it ended. */
 export interface LeasegateRun {

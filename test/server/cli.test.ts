@@ -8,16 +8,12 @@ import { once } from 'node:events';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serveNodeFlags } from '../../cli/node-flags.js';
 import { optionDefinitions } from '../../server/options.js';
-import { type LeasegateRun, spawnLeasegate } from '../helpers/server-process.js';
+import { type LeasegateRun, repo, spawnLeasegate, tsxLoader } from '../helpers/server-process.js';
 
-const repo = join(import.meta.dirname, '../..');
-/** tsx's loader by absolute URL: children run from temporary folders, where `--import tsx` would not resolve. */
-const tsxLoader = pathToFileURL(join(repo, 'node_modules/tsx/dist/loader.mjs')).href;
 let tmp: string;
 const children = new Set<ChildProcess>();
 

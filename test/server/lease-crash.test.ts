@@ -8,13 +8,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { descriptorsUnder } from '../fixtures/leases/descriptors.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import { repo, tsxLoader } from '../helpers/server-process.js';
 
-const repo = fileURLToPath(new URL('../..', import.meta.url));
-const tsxLoader = pathToFileURL(join(repo, 'node_modules/tsx/dist/loader.mjs')).href;
 const childScript = join(repo, 'test/fixtures/leases/crash-child.ts');
 const handleCount = 200;
 const ttlMs = 1_500;
