@@ -16,7 +16,7 @@
  * Prints a table with the goals beside the figures and writes bench/results/leases.json.
  */
 import { fork } from 'node:child_process';
-import { mkdirSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, realpath, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -24,6 +24,7 @@ import { join } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
+import { descriptorsUnder } from './proc-stats.js';
 import { repositoryRoot } from './repository-root.js';
 
 /** Which lease layout to measure. */
@@ -72,7 +73,8 @@ export const leasesGoals = {
 } as const;
 
 const defaults: LeasesBenchOptions = {
-  handles: 100_000,
+  // `npm run bench -- --quick` asks for a smoke run: 10 000 handles.
+  handles: process.env.LEASEGATE_BENCH_QUICK === '1' ? 10_000 : 100_000,
   connections: 64,
   concurrency: 256,
   scenarios: ['solo', 'shared'],
@@ -95,19 +97,6 @@ type FromServer =
       descriptors: number;
       tombstones: number;
     };
-
-/** Descriptors this process holds on files under `root` (read from /proc). */
-function descriptorsUnder(root: string): number {
-  let n = 0;
-  for (const fd of readdirSync('/proc/self/fd')) {
-    try {
-      if (readlinkSync(`/proc/self/fd/${fd}`).startsWith(`${root}/`)) n++;
-    } catch {
-      // The descriptor closed while we looked (readdir's own, for one).
-    }
-  }
-  return n;
-}
 
 function collectGarbage(): void {
   const gc = (globalThis as { gc?: () => void }).gc;

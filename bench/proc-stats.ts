@@ -4,7 +4,7 @@
  * reading is undefined and the report prints a dash.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 
 let ticksPerSecond: number | undefined;
 
@@ -60,4 +60,17 @@ export function machineCpu(): MachineCpu | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Descriptors of process `pid` (default: this one) open on files under `root` (a real path). */
+export function descriptorsUnder(root: string, pid: number | 'self' = 'self'): number {
+  let n = 0;
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      if (readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith(`${root}/`)) n++;
+    } catch {
+      // Closed while we looked (readdir's own descriptor, for one).
+    }
+  }
+  return n;
 }

@@ -31,8 +31,9 @@ export interface SpawnOptions {
 }
 
 // The children sit beside this file: .js in dist/, .ts when the suite runs under tsx.
-const extension = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
-const loaderFlags = extension === '.ts' ? ['--import', 'tsx'] : [];
+export const extension = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+/** Node flags a bench child needs to run `extension` files (tsx under tsx). */
+export const loaderFlags: readonly string[] = extension === '.ts' ? ['--import', 'tsx'] : [];
 
 /** Starts `kind` with `config` (its JSON argument) on the server core. */
 export async function spawnServer(

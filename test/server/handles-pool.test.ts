@@ -19,7 +19,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { descriptorsUnder } from '../fixtures/leases/descriptors.js';
+import { descriptorsUnder } from '../../bench/proc-stats.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 const maxDescriptors = 4;

@@ -9,7 +9,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { descriptorsUnder } from '../fixtures/leases/descriptors.js';
+import { descriptorsUnder } from '../../bench/proc-stats.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { repo, tsxLoader } from '../helpers/server-process.js';
 

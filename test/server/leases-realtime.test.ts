@@ -4,7 +4,7 @@
  * expiresAt, and not before it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { descriptorsUnder } from '../fixtures/leases/descriptors.js';
+import { descriptorsUnder } from '../../bench/proc-stats.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
