@@ -303,7 +303,7 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
  * The Map key of (scope, key). Keys are printable ASCII, so a newline cannot
  * occur in one and the split is unambiguous.
  */
-function scopedKey(scope: string, key: string): string {
+export function scopedKey(scope: string, key: string): string {
   return `${scope}\n${key}`;
 }
 

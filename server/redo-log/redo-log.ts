@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import { join } from 'node:path';
 import { RpcError } from '../../common/rpc-error.js';
 import type { Clock } from '../clock/clock.js';
+import { scopedKey } from '../idempotency/memory-store.js';
 import { type DataFile, syncDataFiles, writeCheckpoint } from './checkpoint.js';
 import { FrameEncoder } from './codec.js';
 import type { DurabilityLog, InDoubtResult, LoggedHandle, LoggedLease } from './durability-log.js';
@@ -112,7 +113,7 @@ export class RedoLog implements DurabilityLog {
     if (recovered.logSize === 0) this.writeMeta();
     for (const lease of recovered.leases) this.loggedExpiry.set(lease.id, lease.expiresAt);
     for (const p of recovered.inDoubt) {
-      const k = `${p.principal}\n${p.key}`;
+      const k = scopedKey(p.principal, p.key);
       // A copy: the recovered bytes are views into the whole log file as read.
       this.inDoubt.set(k, [...(this.inDoubt.get(k) ?? []), { ...p, bytes: Buffer.from(p.bytes) }]);
       this.inDoubtLeft++;
@@ -212,7 +213,7 @@ export class RedoLog implements DurabilityLog {
     seq: number | undefined,
     bytes: Uint8Array,
   ): InDoubtResult | undefined {
-    const k = `${principal}\n${key}`;
+    const k = scopedKey(principal, key);
     const list = this.inDoubt.get(k);
     const i =
       list?.findIndex(

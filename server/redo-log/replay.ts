@@ -2,6 +2,8 @@
  * Folds records (a checkpoint's, then the logs' after it) into the state to
  * rebuild, and the list of file writes to redo. Pure: no file is touched here.
  */
+
+import { scopedKey } from '../idempotency/memory-store.js';
 import type { IdempotencyRecord, LogRecord, OpenRecord } from './records.js';
 
 /** A lease to bring back. */
@@ -72,7 +74,6 @@ export interface ReplayedState {
   readonly orphans: number;
 }
 
-const scoped = (scope: string, key: string): string => `${scope}\n${key}`;
 /** One file: device, inode and birth time (an inode number alone may be handed out again). */
 const fileKey = (f: { dev: number; ino: number; birth: number }): string => `${f.dev}:${f.ino}:${f.birth}`;
 
@@ -150,7 +151,7 @@ export class Replayer {
         this.push(op);
         this.lastOp.set(record.handle, op);
         if (record.key !== undefined) {
-          const k = scoped(handle.principal, record.key);
+          const k = scopedKey(handle.principal, record.key);
           const list = this.pending.get(k) ?? [];
           list.push({
             principal: handle.principal,
@@ -194,7 +195,7 @@ export class Replayer {
       }
       case 'idem': {
         this.stamp(record.completedAt);
-        const k = scoped(record.scope, record.key);
+        const k = scopedKey(record.scope, record.key);
         this.idempotency.set(k, record);
         this.pending.delete(k);
         break;
