@@ -4,6 +4,7 @@
  * retries or error codes; it returns the raw reply or throws what undici threw.
  */
 import { Pool } from 'undici';
+import { Header } from '../common/headers.js';
 import type { ResponseHeaders } from './errors.js';
 import type { ResolvedTransportOptions } from './options.js';
 
@@ -18,9 +19,16 @@ export interface TransportReply {
 export class HttpTransport {
   readonly #pool: Pool;
   readonly #options: ResolvedTransportOptions;
+  /** The headers every request carries, built once. */
+  readonly #fixedHeaders: Readonly<Record<string, string>>;
 
   constructor(options: ResolvedTransportOptions) {
     this.#options = options;
+    this.#fixedHeaders = {
+      'content-type': 'application/json',
+      accept: 'application/json',
+      ...(options.token === undefined ? {} : { [Header.Authorization]: `Bearer ${options.token}` }),
+    };
     this.#pool = new Pool(options.origin, {
       connections: options.connections,
       ...(options.socketPath ? { connect: { socketPath: options.socketPath } } : {}),
@@ -32,20 +40,20 @@ export class HttpTransport {
     return `${this.#options.pathPrefix}/v1/${service}/${method}`;
   }
 
-  /** POSTs `body` (JSON text) to `path`; resolves with the whole reply, whatever its status. */
+  /** POSTs `body` (JSON text) to `path` with the fixed headers and `headers`; resolves with the whole reply, whatever its status. */
   async post(
     path: string,
     body: string,
     headers: Record<string, string>,
     signal: AbortSignal,
   ): Promise<TransportReply> {
-    const allHeaders: Record<string, string> = {
-      'content-type': 'application/json',
-      accept: 'application/json',
-      ...headers,
-    };
-    if (this.#options.token !== undefined) allHeaders.authorization = `Bearer ${this.#options.token}`;
-    const response = await this.#pool.request({ method: 'POST', path, headers: allHeaders, body, signal });
+    const response = await this.#pool.request({
+      method: 'POST',
+      path,
+      headers: { ...this.#fixedHeaders, ...headers },
+      body,
+      signal,
+    });
     const text = await response.body.text();
     return { status: response.statusCode, headers: response.headers, text };
   }

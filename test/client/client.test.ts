@@ -1,4 +1,5 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient, type LeasegateClient, openHandle, RpcError } from '../../client/index.js';
@@ -278,5 +279,30 @@ describe('print sequencing', () => {
     const started = performance.now();
     await expect(later).rejects.toMatchObject({ code: 'failed_precondition', reason: 'sequence_gap' });
     expect(performance.now() - started).toBeLessThan(2_000);
+  });
+});
+
+describe('a bearer token', () => {
+  let server: TestServer;
+  let tokensDir: string;
+  beforeAll(async () => {
+    tokensDir = await mkdtemp(join(tmpdir(), 'leasegate-client-tokens-'));
+    const tokens = join(tokensDir, 'tokens.json');
+    await writeFile(tokens, JSON.stringify({ 'client-secret': { principal: 'dana' } }));
+    server = await startTestServer({ tokens });
+  });
+  afterAll(async () => {
+    await server.close();
+    await rm(tokensDir, { recursive: true, force: true });
+  });
+
+  it('is sent on every call with token, and its absence is unauthenticated', async () => {
+    await using client = createClient({ baseUrl: server.url, token: 'client-secret' });
+    await client.directories.makeDirectory({ path: 'dana' });
+    expect(await client.directories.stat({ path: 'dana' })).toMatchObject({ isDirectory: true });
+    await using anonymous = createClient({ baseUrl: server.url, retry: false });
+    expect(await catchError(anonymous.directories.stat({ path: '/' }))).toMatchObject({
+      code: 'unauthenticated',
+    });
   });
 });
