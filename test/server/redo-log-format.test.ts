@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FrameEncoder, scanFrames } from '../../server/redo-log/codec.js';
-import { crc32 } from '../../server/redo-log/crc32.js';
+import { crc32, crc32Table } from '../../server/redo-log/crc32.js';
 import { LogWriter } from '../../server/redo-log/log-writer.js';
 import type { LogRecord } from '../../server/redo-log/records.js';
 import { RecoveryError, recover } from '../../server/redo-log/recovery.js';
@@ -91,6 +91,22 @@ describe('frames', () => {
   it('computes the standard CRC-32 (the check value of "123456789" is cbf43926)', () => {
     expect(crc32(Buffer.from('123456789')).toString(16)).toBe('cbf43926');
     expect(crc32(Buffer.alloc(0))).toBe(0);
+  });
+
+  it('gives the same CRC by zlib (long runs) and by the table (short ones), at any offset', () => {
+    const bytes = Buffer.from(Array.from({ length: 700 }, (_, i) => (i * 131 + 7) & 0xff));
+    expect(crc32(Buffer.from('123456789'.repeat(20))).toString(16)).toBe(
+      crc32Table(Buffer.from('123456789'.repeat(20))).toString(16),
+    );
+    for (const [start, end] of [
+      [0, 95],
+      [0, 96],
+      [3, 200],
+      [17, 700],
+      [100, 101],
+    ] as const) {
+      expect(crc32(bytes, start, end)).toBe(crc32Table(bytes, start, end));
+    }
   });
 
   it('round-trips every record type, growing the buffer as needed', () => {
