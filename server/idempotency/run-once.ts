@@ -11,6 +11,8 @@ export interface RunOutcome {
   readonly final: boolean;
   /** The error the response carries, for the transport to send it (Retry-After, logging, metrics). */
   readonly error?: RpcError | undefined;
+  /** The response is in the redo log already (a print's record carries it): see IdempotencyStore.complete. */
+  readonly logged?: boolean;
 }
 
 /** What to send for a keyed request. */
@@ -113,7 +115,9 @@ function record(
   ticket: IdempotencyTicket,
   outcome: RunOutcome,
 ): KeyedAnswer | Promise<KeyedAnswer> {
-  const stored = outcome.final ? store.complete(ticket, outcome.response) : store.abandon(ticket);
+  const stored = outcome.final
+    ? store.complete(ticket, outcome.response, outcome.logged === true)
+    : store.abandon(ticket);
   return afterStore(stored, () => ({ response: outcome.response, replayed: false, error: outcome.error }));
 }
 

@@ -59,8 +59,12 @@ export interface IdempotencyStoreStats {
 export interface IdempotencyStore {
   /** Looks the key up and either claims it (run), or says to replay, wait, or refuse it as reused. */
   begin(scope: string, key: string, fingerprint: string): BeginOutcome | Promise<BeginOutcome>;
-  /** Stores the final response of a claimed record and wakes its waiters. */
-  complete(ticket: IdempotencyTicket, response: StoredResponse): void | Promise<void>;
+  /**
+   * Stores the final response of a claimed record and wakes its waiters.
+   * `logged`: the response is durable already (the redo log record of the
+   * call's effect carries it), so a durable store need not write it again.
+   */
+  complete(ticket: IdempotencyTicket, response: StoredResponse, logged?: boolean): void | Promise<void>;
   /** Drops a claimed record without storing anything (the answer was not final); wakes its waiters. */
   abandon(ticket: IdempotencyTicket): void | Promise<void>;
   /** The record of (scope, key), if any and not expired. */

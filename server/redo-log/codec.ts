@@ -30,6 +30,9 @@ const tags = {
   end: 11,
 } as const satisfies Record<LogRecord['type'], number>;
 
+/** A print record that carries its call's answer (`answer` set): the print's fields, then the answer's. */
+const answeredPrintTag = 12;
+
 const modes: readonly LoggedMode[] = ['read', 'write', 'append'];
 
 /**
@@ -62,7 +65,7 @@ export class FrameEncoder {
 
   /** Encodes one record as a frame. */
   add(record: LogRecord): this {
-    this.begin(tags[record.type]);
+    this.begin(record.type === 'print' && record.answer !== undefined ? answeredPrintTag : tags[record.type]);
     switch (record.type) {
       case 'meta':
         this.u32(record.version).str(record.root).f64(record.createdAt);
@@ -90,6 +93,12 @@ export class FrameEncoder {
         break;
       case 'print':
         this.str(record.handle).f64(record.offset).f64(record.seq).optStr(record.key).raw(record.bytes);
+        if (record.answer !== undefined) {
+          const { fingerprint, leaseRemainingMs, at } = record.answer;
+          this.str(fingerprint)
+            .f64(leaseRemainingMs ?? Number.NaN)
+            .f64(at);
+        }
         break;
       case 'print-abort':
         this.str(record.handle).f64(record.offset).f64(record.seq);
@@ -298,14 +307,13 @@ function decodeFields(tag: number, r: Reader): LogRecord {
       };
     }
     case tags.print:
-      return {
-        type: 'print',
-        handle: r.str(),
-        offset: r.f64(),
-        seq: r.f64(),
-        key: r.optStr(),
-        bytes: r.raw(),
-      };
+    case answeredPrintTag: {
+      const print = { handle: r.str(), offset: r.f64(), seq: r.f64(), key: r.optStr(), bytes: r.raw() };
+      if (tag === tags.print) return { type: 'print', ...print };
+      const [fingerprint, remaining, at] = [r.str(), r.f64(), r.f64()];
+      const leaseRemainingMs = Number.isNaN(remaining) ? undefined : remaining;
+      return { type: 'print', ...print, answer: { fingerprint, leaseRemainingMs, at } };
+    }
     case tags['print-abort']:
       return { type: 'print-abort', handle: r.str(), offset: r.f64(), seq: r.f64() };
     case tags.close:

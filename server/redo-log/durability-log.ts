@@ -30,6 +30,19 @@ export interface LoggedHandle {
   readonly lastSeq: number;
 }
 
+/**
+ * The call a print serves (its CallContext), read when the print is logged at
+ * the end of the turn: with a fingerprint (a keyed HTTP call), the print's
+ * record also stands for the call's stored answer (`LoggedPrintAnswer` in
+ * records.ts).
+ */
+export interface PrintAnswerSource {
+  /** The keyed HTTP call's fingerprint; undefined for other calls. */
+  readonly answerFingerprint: string | undefined;
+  /** The answer's Lease-Remaining-Ms. */
+  readonly leaseRemainingMs: number | undefined;
+}
+
 /** A print that a restarted server had logged but not acknowledged (see `takeInDoubt`). */
 export interface InDoubtResult {
   readonly offset: number;
@@ -57,7 +70,9 @@ export interface DurabilityLog {
   /**
    * A print is about to write `bytes` at `offset` (write-ahead: before the
    * bytes reach the file). The record may wait for `flush`, which the caller
-   * runs before it writes the bytes.
+   * runs before it writes the bytes. With an `answer` that has a fingerprint,
+   * the record stands for the keyed call's stored answer as well (status 200, `printAnswerBody`) unless
+   * `printFailed` follows.
    */
   printing(
     handle: LoggedHandle,
@@ -65,6 +80,7 @@ export interface DurabilityLog {
     bytes: Uint8Array,
     seq: number,
     key: string | undefined,
+    answer?: PrintAnswerSource,
   ): void;
   /** Writes the records still waiting (one write(2)); throws `unavailable` when the log cannot take them. */
   flush(): void;

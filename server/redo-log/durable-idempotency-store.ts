@@ -25,7 +25,8 @@ class DurableTicket {
  * The idempotency store of a server with a redo log: the in-memory store,
  * with every completion written to the log before the inner store (and so any
  * duplicate waiting for it) sees it, and before the first caller's reply is
- * sent. After a crash, recovery puts the records back (`restore`), so a
+ * sent; a keyed HTTP print's completion is in its print record already
+ * (`logged`), which was written before its bytes. After a crash, recovery puts the records back (`restore`), so a
  * retry across the crash gets the stored answer. Checkpoints read the
  * records back out (`records`). In-flight records are not logged: a call
  * that never completed left no answer to replay, and runs again.
@@ -43,9 +44,17 @@ export class DurableIdempotencyStore implements IdempotencyStore {
     return { state: 'run', ticket: new DurableTicket(outcome.ticket, scope, key, fingerprint) };
   }
 
-  /** Logs the response (throws `unavailable` if the log cannot take it: then nothing is stored or sent). */
-  complete(ticket: IdempotencyTicket, response: StoredResponse): void {
+  /**
+   * Logs the response, unless `logged` (a keyed print's record carries it),
+   * then stores it. Throws `unavailable` if the log cannot take it: then
+   * nothing is stored or sent.
+   */
+  complete(ticket: IdempotencyTicket, response: StoredResponse, logged = false): void {
     const t = ticket as DurableTicket;
+    if (logged) {
+      this.inner.complete(t.inner, response);
+      return;
+    }
     try {
       this.log.idempotencyCompleted({
         scope: t.scope,

@@ -78,6 +78,33 @@ export interface PrintRecord {
   /** The call's Idempotency-Key: a keyed print logged without its completion is "in doubt" after a crash. */
   readonly key: string | undefined;
   readonly bytes: Uint8Array;
+  /** Set for a keyed HTTP print: the record stands for the call's stored answer too (no idem record follows). */
+  readonly answer?: LoggedPrintAnswer | undefined;
+}
+
+/**
+ * What a keyed HTTP print's record carries so that it also stands for the
+ * call's idempotency record: one record per keyed print rather than two.
+ * Recovery rebuilds the stored answer from it: status 200 and
+ * {@link printAnswerBody}, unless a print-abort of the same print follows.
+ */
+export interface LoggedPrintAnswer {
+  /** The call's fingerprint (see idempotency/fingerprint.ts). */
+  readonly fingerprint: string;
+  /** The answer's Lease-Remaining-Ms. */
+  readonly leaseRemainingMs: number | undefined;
+  /** Clock time the print was logged: the record's retention counts from it. */
+  readonly at: number;
+}
+
+/**
+ * The HTTP body of a print's answer, byte for byte as the RemotePrint route
+ * serialises it (fast-json-stringify writes the properties in schema order);
+ * the server stores a logged print's answer with this body, so a replay after
+ * recovery is the same text.
+ */
+export function printAnswerBody(result: { bytesWritten: number; offset: number; seq: number }): string {
+  return `{"bytesWritten":${result.bytesWritten},"offset":${result.offset},"seq":${result.seq}}`;
 }
 
 /** A logged print whose write failed: recovery neither redoes it nor counts it. */

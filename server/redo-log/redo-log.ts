@@ -5,9 +5,15 @@ import type { Clock } from '../clock/clock.js';
 import { scopedKey } from '../idempotency/memory-store.js';
 import { type DataFile, syncDataFiles, writeCheckpoint } from './checkpoint.js';
 import { FrameEncoder } from './codec.js';
-import type { DurabilityLog, InDoubtResult, LoggedHandle, LoggedLease } from './durability-log.js';
+import type {
+  DurabilityLog,
+  InDoubtResult,
+  LoggedHandle,
+  LoggedLease,
+  PrintAnswerSource,
+} from './durability-log.js';
 import { type FsyncMode, LogWriter } from './log-writer.js';
-import { formatVersion, type IdempotencyRecord, type LogRecord } from './records.js';
+import { formatVersion, type IdempotencyRecord, type LogRecord, type PrintRecord } from './records.js';
 import { type InDoubtPrint, type RecoveredState, recover } from './recovery.js';
 import { checkpointName, listStateFiles, lockStateDir, logName } from './state-dir.js';
 
@@ -182,9 +188,27 @@ export class RedoLog implements DurabilityLog {
     bytes: Uint8Array,
     seq: number,
     key: string | undefined,
+    answer?: PrintAnswerSource,
   ): void {
+    const fingerprint = answer?.answerFingerprint;
+    const record: PrintRecord =
+      fingerprint === undefined || answer === undefined
+        ? { type: 'print', handle: handle.id, offset, seq, key, bytes }
+        : {
+            type: 'print',
+            handle: handle.id,
+            offset,
+            seq,
+            key,
+            bytes,
+            answer: {
+              fingerprint,
+              leaseRemainingMs: answer.leaseRemainingMs,
+              at: this.options.clock.now(),
+            },
+          };
     // Buffered only: the handle table flushes once for all the prints of a turn, before writing their bytes.
-    this.append({ type: 'print', handle: handle.id, offset, seq, key, bytes }, true, 'buffer');
+    this.append(record, true, 'buffer');
     this.dirty.add(handle);
   }
 

@@ -4,7 +4,7 @@
  */
 
 import { scopedKey } from '../idempotency/memory-store.js';
-import type { IdempotencyRecord, LogRecord, OpenRecord } from './records.js';
+import { type IdempotencyRecord, type LogRecord, type OpenRecord, printAnswerBody } from './records.js';
 
 /** A lease to bring back. */
 export interface RecoveredLease {
@@ -47,6 +47,8 @@ export type RedoOp =
       offset: number;
       bytes: Uint8Array;
       void: boolean;
+      /** The stored answer the print's record stood for (keyed HTTP prints): a print-abort takes it back. */
+      answer?: { readonly k: string; readonly record: IdempotencyRecord };
     }
   | {
       kind: 'truncate';
@@ -88,8 +90,6 @@ export class Replayer {
   private readonly ops: RedoOp[] = [];
   /** Not yet voided ops per file (`dev:ino:birth`), so voiding costs the file's ops, not the whole log's. */
   private readonly byFile = new Map<string, RedoOp[]>();
-  /** The last write op of each handle (for print-abort). */
-  private readonly lastOp = new Map<string, RedoOp>();
   private lastStamp = Number.NEGATIVE_INFINITY;
   private orphans = 0;
 
@@ -149,8 +149,26 @@ export class Replayer {
           void: false,
         };
         this.push(op);
-        this.lastOp.set(record.handle, op);
-        if (record.key !== undefined) {
+        if (record.key !== undefined && record.answer !== undefined) {
+          // The record stands for the call's stored answer: the print is redone, so it happened.
+          const { fingerprint, leaseRemainingMs, at } = record.answer;
+          const { offset, seq } = record;
+          this.stamp(at);
+          const k = scopedKey(handle.principal, record.key);
+          const answer: IdempotencyRecord = {
+            type: 'idem',
+            scope: handle.principal,
+            key: record.key,
+            fingerprint,
+            status: 200,
+            body: printAnswerBody({ bytesWritten: record.bytes.length, offset, seq }),
+            leaseRemainingMs,
+            completedAt: at,
+          };
+          this.idempotency.set(k, answer);
+          this.pending.delete(k);
+          op.answer = { k, record: answer };
+        } else if (record.key !== undefined) {
           const k = scopedKey(handle.principal, record.key);
           const list = this.pending.get(k) ?? [];
           list.push({
@@ -171,10 +189,19 @@ export class Replayer {
           this.orphans++;
           break;
         }
-        const op = this.lastOp.get(record.handle);
-        if (op !== undefined && op.offset === record.offset) op.void = true;
-        handle.position = record.offset;
-        handle.lastSeq = record.seq - 1;
+        // A failed group logs one abort per print, in call order: each voids its write, and the
+        // handle goes back to before the first of them.
+        const op = this.loggedWrite(handle, record.offset);
+        if (op !== undefined) {
+          op.void = true;
+          // The answer it stood for was never given (an error's answer follows, if final).
+          const answer = op.kind === 'write' ? op.answer : undefined;
+          if (answer !== undefined && this.idempotency.get(answer.k) === answer.record) {
+            this.idempotency.delete(answer.k);
+          }
+        }
+        handle.position = Math.min(handle.position, record.offset);
+        handle.lastSeq = Math.min(handle.lastSeq, record.seq - 1);
         for (const [k, list] of this.pending) {
           const rest = list.filter((p) => !(p.handle === record.handle && p.seq === record.seq));
           if (rest.length === 0) this.pending.delete(k);
@@ -243,6 +270,16 @@ export class Replayer {
     const list = this.byFile.get(file);
     if (list === undefined) this.byFile.set(file, [op]);
     else list.push(op);
+  }
+
+  /** The latest write still to redo at `offset` of the handle's file (a print-abort's print). */
+  private loggedWrite(handle: RecoveredHandle, offset: number): RedoOp | undefined {
+    const ops = this.byFile.get(fileKey(handle)) ?? [];
+    for (let i = ops.length - 1; i >= 0; i--) {
+      const op = ops[i] as RedoOp;
+      if (op.kind === 'write' && !op.void && op.offset === offset) return op;
+    }
+    return undefined;
   }
 
   private voidFile(file: string): void {

@@ -42,5 +42,7 @@ export function callContext(
     deadline: Date.now() + budget,
     idempotencyKey,
     leaseRemainingMs: undefined,
+    answerFingerprint: undefined,
+    answerLogged: false,
   };
 }

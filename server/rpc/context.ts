@@ -14,4 +14,12 @@ export interface CallContext {
   readonly idempotencyKey: string | undefined;
   /** Set by methods that touch a lease: ms left after the call (the Lease-Remaining-Ms header). */
   leaseRemainingMs: number | undefined;
+  /**
+   * Set by the HTTP transport on a keyed call: its fingerprint. A print's log
+   * record then carries it and stands for the call's stored answer (see
+   * redo-log/records.ts). Unset on JSON-RPC, whose stored answers are envelopes.
+   */
+  answerFingerprint: string | undefined;
+  /** Set by a method whose log record carries the call's answer: the idempotency store need not log it again. */
+  answerLogged: boolean;
 }

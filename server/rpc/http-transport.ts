@@ -75,6 +75,7 @@ function httpOutcome(
   const ok = (result: unknown): RunOutcome => ({
     response: { status: 200, body: serialize(result), leaseRemainingMs: ctx.leaseRemainingMs },
     final: true,
+    logged: ctx.answerLogged,
   });
   const failed = (thrown: unknown): RunOutcome => {
     const error = toRpcError(thrown);
@@ -104,10 +105,11 @@ function keyedCall(
 ): FastifyReply | Promise<FastifyReply> {
   const serialize =
     (reply.getSerializationFunction('200') as ((result: unknown) => string) | undefined) ?? JSON.stringify;
+  ctx.answerFingerprint = fingerprint('http', method.fullName, body);
   const answer = runOnce(store, {
     scope: ctx.principal,
     key: ctx.idempotencyKey as string,
-    fingerprint: fingerprint('http', method.fullName, body),
+    fingerprint: ctx.answerFingerprint,
     deadline: ctx.deadline,
     run: () => httpOutcome(method, body, ctx, serialize),
     late: failLate,

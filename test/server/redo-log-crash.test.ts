@@ -67,7 +67,14 @@ async function post(url: string, method: string, body: object, key?: string) {
     headers: { 'content-type': 'application/json', ...(key ? { 'idempotency-key': key } : {}) },
     body: JSON.stringify(body),
   });
-  return { status: res.status, replayed: res.headers.get('idempotent-replayed'), body: await res.json() };
+  const text = await res.text();
+  return {
+    status: res.status,
+    replayed: res.headers.get('idempotent-replayed'),
+    leaseRemaining: res.headers.get('lease-remaining-ms'),
+    text,
+    body: JSON.parse(text),
+  };
 }
 
 const line = (i: number) => `line ${String(i).padStart(5, '0')} ${'x'.repeat(40)}\n`;
@@ -80,6 +87,17 @@ describe.each(['batch', 'always'] as const)('SIGKILL in the middle of keyed prin
     const { url, port } = server;
     const c = client(url);
     const { handle, lease } = await c.files.remoteOpen({ path: 'stream.txt', mode: 'append', create: true });
+    // A keyed print by curl on another file: its answer must come back byte for byte after the kill.
+    const other = await c.files.remoteOpen({ path: 'other.txt', mode: 'append', create: true });
+    const curlKey = randomUUID();
+    const curlPrint = { handle: other.handle, data: 'by curl\n' };
+    const first = await post(url, 'Files/RemotePrint', curlPrint, curlKey);
+    expect(first).toMatchObject({
+      status: 200,
+      replayed: null,
+      body: { offset: 0, seq: 1, bytesWritten: 8 },
+    });
+    expect(Number(first.leaseRemaining)).toBeGreaterThan(0);
 
     const total = 600;
     const concurrency = 16;
@@ -127,6 +145,16 @@ describe.each(['batch', 'always'] as const)('SIGKILL in the middle of keyed prin
     const end = await post(url, 'Files/RemotePrint', { handle, data: line(total), seq: total }, keys[total]);
     expect(end).toMatchObject({ status: 200, replayed: 'true', body: { seq: total } });
     expect(fs.readFileSync(join(root, 'stream.txt'), 'utf8')).toBe(expected);
+
+    // The curl print's answer, replayed byte for byte with its Lease-Remaining-Ms; the file holds it once.
+    const again = await post(url, 'Files/RemotePrint', curlPrint, curlKey);
+    expect(again).toMatchObject({
+      status: 200,
+      replayed: 'true',
+      text: first.text,
+      leaseRemaining: first.leaseRemaining,
+    });
+    expect(fs.readFileSync(join(root, 'other.txt'), 'utf8')).toBe('by curl\n');
 
     // The handle and its lease work after the restart.
     const more = await c.files.remotePrint({ handle, data: 'after restart\n' });

@@ -43,6 +43,24 @@ const everyRecord: LogRecord[] = [
   { type: 'print', handle: 'h_1', offset: 12, seq: 4, key: 'k-1', bytes: Buffer.from('héllo\n') },
   { type: 'print', handle: 'h_1', offset: 19, seq: 5, key: undefined, bytes: Buffer.alloc(0) },
   { type: 'print-abort', handle: 'h_1', offset: 19, seq: 5 },
+  {
+    type: 'print',
+    handle: 'h_1',
+    offset: 19,
+    seq: 5,
+    key: 'k-2',
+    bytes: Buffer.from('answered\n'),
+    answer: { fingerprint: '\u00ff\u0000binary\u0080', leaseRemainingMs: 29_000, at: 1_767_225_600_001 },
+  },
+  {
+    type: 'print',
+    handle: 'h_1',
+    offset: 28,
+    seq: 6,
+    key: 'k-3',
+    bytes: Buffer.alloc(0),
+    answer: { fingerprint: 'f', leaseRemainingMs: undefined, at: 0 },
+  },
   { type: 'close', handle: 'h_1' },
   { type: 'lease-end', id: 'l_1' },
   { type: 'remove', abs: '/srv/root/a b' },
@@ -66,7 +84,7 @@ const everyRecord: LogRecord[] = [
     leaseRemainingMs: undefined,
     completedAt: 0,
   },
-  { type: 'end', count: 12 },
+  { type: 'end', count: 14 },
 ];
 
 const encode = (records: readonly LogRecord[]): Buffer => {

@@ -94,12 +94,24 @@ function openFile(
   return { handle, fd };
 }
 
-/** A print as the server does it: log first, then write, then move position and seq. */
-function print(log: RedoLog, h: { handle: TestHandle; fd: number }, text: string, key?: string) {
+/**
+ * A print as the server does it: log first, then write, then move position and seq.
+ * With `fingerprint`, a keyed HTTP print whose record carries its answer.
+ */
+function print(
+  log: RedoLog,
+  h: { handle: TestHandle; fd: number },
+  text: string,
+  key?: string,
+  fingerprint?: string,
+) {
   const bytes = Buffer.from(text);
   const offset = h.handle.position;
   const seq = h.handle.lastSeq + 1;
-  log.printing(h.handle, offset, bytes, seq, key);
+  log.printing(h.handle, offset, bytes, seq, key, {
+    answerFingerprint: fingerprint,
+    leaseRemainingMs: 25_000,
+  });
   log.flush();
   fs.writeSync(h.fd, bytes, 0, bytes.length, offset);
   h.handle.position = offset + bytes.length;
@@ -207,6 +219,67 @@ describe('recovery after a crash', () => {
     expect(fs.readFileSync(f.handle.abs, 'utf8')).toBe('kept');
     expect(recovered.handles[0]).toMatchObject({ position: 4, lastSeq: 1 });
     expect(recovered.inDoubt.map((p) => p.key)).toEqual(['k1']);
+  });
+
+  it('brings a keyed print logged with its answer back as a stored answer, not in doubt', () => {
+    const { log } = open();
+    const f = openFile(log, grant(log, 'l_1'), 'e.txt', 'append');
+    print(log, f, 'one\n', 'k1', 'fp1');
+    clock.advance(1_000);
+    const at = clock.now();
+    print(log, f, 'two\n', 'k2', 'fp2');
+    fs.closeSync(f.fd);
+    crash(log);
+
+    const { log: again, recovered } = open();
+    expect(recovered.inDoubt).toEqual([]);
+    expect(again.inDoubtCount).toBe(0);
+    expect(recovered.idempotency).toEqual([
+      expect.objectContaining({ scope: 'ana', key: 'k1', fingerprint: 'fp1', status: 200 }),
+      {
+        type: 'idem',
+        scope: 'ana',
+        key: 'k2',
+        fingerprint: 'fp2',
+        status: 200,
+        body: '{"bytesWritten":4,"offset":4,"seq":2}',
+        leaseRemainingMs: 25_000,
+        completedAt: at,
+      },
+    ]);
+    expect(fs.readFileSync(f.handle.abs, 'utf8')).toBe('one\ntwo\n');
+  });
+
+  it('undoes every print of a failed group, and the answers they stood for, back to before the first', () => {
+    const { log } = open();
+    const f = openFile(log, grant(log, 'l_1'), 'g.txt');
+    print(log, f, 'kept\n', 'k0', 'fp0');
+    // One turn's group of three prints, logged together; its writev failed, so each is aborted in order.
+    log.printing(f.handle, 5, Buffer.from('AAA'), 2, 'k1', { answerFingerprint: 'fp1', leaseRemainingMs: 1 });
+    log.printing(f.handle, 8, Buffer.from('BBB'), 3, 'k2', {
+      answerFingerprint: undefined,
+      leaseRemainingMs: 1,
+    });
+    log.printing(f.handle, 11, Buffer.from('CCC'), 4, 'k3', {
+      answerFingerprint: 'fp3',
+      leaseRemainingMs: 1,
+    });
+    log.flush();
+    for (const [offset, seq] of [
+      [5, 2],
+      [8, 3],
+      [11, 4],
+    ] as const) {
+      log.printFailed(f.handle, offset, seq);
+    }
+    fs.closeSync(f.fd);
+    crash(log);
+
+    const { recovered } = open();
+    expect(fs.readFileSync(f.handle.abs, 'utf8')).toBe('kept\n');
+    expect(recovered.handles[0]).toMatchObject({ position: 5, lastSeq: 1 });
+    expect(recovered.idempotency.map((r) => r.key)).toEqual(['k0']);
+    expect(recovered.inDoubt).toEqual([]);
   });
 
   it('redoes a truncating open instead of the prints it erased, so the file ends exactly as logged', () => {
