@@ -148,6 +148,13 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
     this.wake(record);
   }
 
+  /** Scope, key and fingerprint of a ticket's record while it is in flight (a durable store logs them). */
+  inFlight(ticket: IdempotencyTicket): { scope: string; key: string; fingerprint: string } | undefined {
+    const record = this.records.get(ticket as string);
+    if (record === undefined || record.status !== 0) return undefined;
+    return { ...splitScopedKey(ticket as string), fingerprint: record.fingerprint };
+  }
+
   get(scope: string, key: string): IdempotencyRecordView | undefined {
     const record = this.records.get(scopedKey(scope, key));
     if (record === undefined || (record.status !== 0 && this.isExpired(record, this.now()))) return undefined;
@@ -174,11 +181,8 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
   *completed(): IterableIterator<CompletedIdempotencyRecord> {
     for (const [mapKey, record] of this.records) {
       if (record.status === 0 || this.isExpired(record, this.now())) continue;
-      // The key has no newline (printable ASCII), so the last one ends the scope.
-      const split = mapKey.lastIndexOf('\n');
       yield {
-        scope: mapKey.slice(0, split),
-        key: mapKey.slice(split + 1),
+        ...splitScopedKey(mapKey),
         fingerprint: record.fingerprint,
         response: record,
         completedAt: record.at + this.epoch,
@@ -305,6 +309,12 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
  */
 export function scopedKey(scope: string, key: string): string {
   return `${scope}\n${key}`;
+}
+
+/** The scope and key of a Map key (the key has no newline, so the last one ends the scope). */
+function splitScopedKey(mapKey: string): { scope: string; key: string } {
+  const split = mapKey.lastIndexOf('\n');
+  return { scope: mapKey.slice(0, split), key: mapKey.slice(split + 1) };
 }
 
 /**

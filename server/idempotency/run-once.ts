@@ -34,8 +34,8 @@ export interface KeyedCall {
   readonly deadline: number;
   /** Runs the request; maps every error into the outcome (a throw drops the record and is passed on). */
   run(): RunOutcome | Promise<RunOutcome>;
-  /** What the first caller gets when its deadline passes while the call runs (may throw). */
-  late(): KeyedAnswer;
+  /** What the first caller gets when its deadline passes while the call runs (may throw; called unbound). */
+  readonly late: () => KeyedAnswer;
 }
 
 /**
@@ -107,7 +107,7 @@ function runFirst(
         throw error;
       }),
   );
-  return settleBy(recorded, call.deadline, () => call.late());
+  return settleBy(recorded, call.deadline, call.late);
 }
 
 function record(

@@ -11,16 +11,6 @@ import type {
 import type { IdempotencyRecord } from './records.js';
 import type { RedoLog } from './redo-log.js';
 
-/** The claim of a keyed call in flight: the inner store's ticket and what the log records of it. */
-class DurableTicket {
-  constructor(
-    readonly inner: IdempotencyTicket,
-    readonly scope: string,
-    readonly key: string,
-    readonly fingerprint: string,
-  ) {}
-}
-
 /**
  * The idempotency store of a server with a redo log: the in-memory store,
  * with every completion written to the log before the inner store (and so any
@@ -38,10 +28,9 @@ export class DurableIdempotencyStore implements IdempotencyStore {
     private readonly clock: Clock,
   ) {}
 
+  /** The inner store's answer: its ticket names the record, which holds what the log needs. */
   begin(scope: string, key: string, fingerprint: string): BeginOutcome {
-    const outcome = this.inner.begin(scope, key, fingerprint);
-    if (outcome.state !== 'run') return outcome;
-    return { state: 'run', ticket: new DurableTicket(outcome.ticket, scope, key, fingerprint) };
+    return this.inner.begin(scope, key, fingerprint);
   }
 
   /**
@@ -50,30 +39,29 @@ export class DurableIdempotencyStore implements IdempotencyStore {
    * nothing is stored or sent.
    */
   complete(ticket: IdempotencyTicket, response: StoredResponse, logged = false): void {
-    const t = ticket as DurableTicket;
-    if (logged) {
-      this.inner.complete(t.inner, response);
+    const claim = logged ? undefined : this.inner.inFlight(ticket);
+    if (claim === undefined) {
+      // Logged with its effect already, or no longer in flight (then the inner store ignores it too).
+      this.inner.complete(ticket, response);
       return;
     }
     try {
       this.log.idempotencyCompleted({
-        scope: t.scope,
-        key: t.key,
-        fingerprint: t.fingerprint,
+        ...claim,
         status: response.status,
         body: response.body,
         leaseRemainingMs: response.leaseRemainingMs,
         completedAt: this.clock.now(),
       });
     } catch (error) {
-      this.inner.abandon(t.inner);
+      this.inner.abandon(ticket);
       throw error;
     }
-    this.inner.complete(t.inner, response);
+    this.inner.complete(ticket, response);
   }
 
   abandon(ticket: IdempotencyTicket): void {
-    this.inner.abandon((ticket as DurableTicket).inner);
+    this.inner.abandon(ticket);
   }
 
   get(scope: string, key: string): IdempotencyRecordView | undefined {
