@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { isSameFile } from './file-identity.js';
 
 const { O_NOFOLLOW, O_NONBLOCK } = fs.constants;
 
@@ -77,7 +78,7 @@ export class DescriptorPool {
       fs.closeSync(fd);
       throw error;
     }
-    if (st.ino !== file.ino || st.dev !== file.dev || (file.birth !== 0 && st.birthtimeMs !== file.birth)) {
+    if (!isSameFile(st, file)) {
       fs.closeSync(fd);
       throw new StaleFileError('the path names another file than the one the handle opened');
     }

@@ -12,6 +12,7 @@
  */
 import fs from 'node:fs';
 import { join } from 'node:path';
+import { fileKey, isSameFile } from '../handles/file-identity.js';
 import { FrameEncoder } from './codec.js';
 import type { LogRecord } from './records.js';
 import { checkpointName, syncDirectory } from './state-dir.js';
@@ -93,7 +94,7 @@ export async function syncDataFiles(files: Iterable<DataFile>): Promise<number> 
   const seen = new Set<string>();
   let synced = 0;
   for (const f of files) {
-    const key = `${f.dev}:${f.ino}:${f.birth}`;
+    const key = fileKey(f);
     if (seen.has(key)) continue;
     seen.add(key);
     let file: fs.promises.FileHandle;
@@ -107,7 +108,7 @@ export async function syncDataFiles(files: Iterable<DataFile>): Promise<number> 
     }
     try {
       const st = await file.stat();
-      if (st.dev !== f.dev || st.ino !== f.ino || (f.birth !== 0 && st.birthtimeMs !== f.birth)) continue;
+      if (!isSameFile(st, f)) continue;
       await file.datasync();
       synced++;
     } finally {

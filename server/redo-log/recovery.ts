@@ -16,6 +16,7 @@
  */
 import fs from 'node:fs';
 import { join } from 'node:path';
+import { isSameFile } from '../handles/file-identity.js';
 import { scanFrames } from './codec.js';
 import { formatVersion, type IdempotencyRecord, type LogRecord } from './records.js';
 import {
@@ -209,15 +210,15 @@ function redoWrites(
 }
 
 /** Opens `abs` for writing if it still names the file (device, inode, birth time when known) the log wrote; null if not. */
-function openSameFile({ abs, dev, ino, birth }: RedoOp): number | null {
+function openSameFile(op: RedoOp): number | null {
   let fd: number;
   try {
-    fd = fs.openSync(abs, fs.constants.O_WRONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+    fd = fs.openSync(op.abs, fs.constants.O_WRONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
   } catch {
     return null;
   }
   const st = fs.fstatSync(fd);
-  if (st.dev !== dev || st.ino !== ino || (birth !== 0 && st.birthtimeMs !== birth) || !st.isFile()) {
+  if (!isSameFile(st, op) || !st.isFile()) {
     fs.closeSync(fd);
     return null;
   }

@@ -3,6 +3,7 @@
  * rebuild, and the list of file writes to redo. Pure: no file is touched here.
  */
 
+import { fileKey } from '../handles/file-identity.js';
 import { scopedKey } from '../idempotency/memory-store.js';
 import { type IdempotencyRecord, type LogRecord, type OpenRecord, printAnswerBody } from './records.js';
 
@@ -75,9 +76,6 @@ export interface ReplayedState {
   /** Records that named an unknown handle (should not happen; counted, not fatal). */
   readonly orphans: number;
 }
-
-/** One file: device, inode and birth time (an inode number alone may be handed out again). */
-const fileKey = (f: { dev: number; ino: number; birth: number }): string => `${f.dev}:${f.ino}:${f.birth}`;
 
 /** Accumulates records in order; `result()` gives the state they describe. */
 export class Replayer {
