@@ -3,6 +3,7 @@ import rateLimit from '@fastify/rate-limit';
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import { buildOpenApiDocument } from '../codegen/documents/openapi.js';
 import { buildOpenRpcDocument } from '../codegen/documents/openrpc.js';
+import { createAjv } from '../common/ajv.js';
 import { Header } from '../common/headers.js';
 import { RpcError } from '../common/rpc-error.js';
 import type { ServiceDefinitions } from '../common/service-table.js';
@@ -23,7 +24,6 @@ import { holdRepliesUntilLogged, openServerLog, restoreServerState } from './red
 import { registerHttpTransport } from './rpc/http-transport.js';
 import { registerJsonRpcTransport } from './rpc/jsonrpc-transport.js';
 import { MethodRegistry } from './rpc/registry.js';
-import { createAjv } from './rpc/validation.js';
 import { Sandbox } from './sandbox/sandbox.js';
 import { directoriesService } from './services/directories.js';
 import type { FileState } from './services/file-state.js';

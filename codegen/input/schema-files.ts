@@ -4,6 +4,7 @@
  * `#/definitions/<Name>` and name a definition of some file.
  */
 import { Ajv } from 'ajv';
+import { createAjv } from '../../common/ajv.js';
 import { errorBodyName } from '../error-body.js';
 import { CodegenError } from '../errors.js';
 import { fieldOf, isJsonObject, type JsonObject, type JsonValue, pointerTo } from '../json.js';
@@ -122,9 +123,9 @@ export function checkReferences(merged: MergedDefinitions): void {
   }
 }
 
-/** Compiles every definition with ajv (as the server will), so a bad `pattern` or keyword fails here, not at startup. */
+/** Compiles every definition with the server's Ajv setup, so a bad `pattern` or keyword fails here, not at startup. */
 export function checkCompiles(id: string, merged: MergedDefinitions): void {
-  const ajv = new Ajv({ strict: false, validateFormats: false, allErrors: false });
+  const ajv = createAjv();
   ajv.addSchema({ $id: id, definitions: merged.definitions }, id);
   for (const name of Object.keys(merged.definitions)) {
     try {

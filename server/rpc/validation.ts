@@ -1,29 +1,6 @@
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import addFormatsModule from 'ajv-formats';
+import type { Ajv, ErrorObject, ValidateFunction } from 'ajv';
 import { RpcError } from '../../common/rpc-error.js';
 import type { SchemaBundle } from '../../common/service-table.js';
-
-// ajv-formats ships CommonJS; under NodeNext its default export is the module object.
-const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
-
-/**
- * The one Ajv instance of a server, configured as Fastify configures its own
- * (defaults applied, no type coercion) except that unknown request fields are
- * dropped (forward compatibility, as gRPC ignores unknown fields). Fastify's
- * routes and the JSON-RPC transport compile their validators from it.
- */
-export function createAjv(bundles: readonly SchemaBundle[]): Ajv {
-  const ajv = new Ajv({
-    removeAdditional: 'all',
-    useDefaults: true,
-    coerceTypes: false,
-    allErrors: false,
-    strict: false,
-  });
-  addFormats(ajv);
-  for (const bundle of bundles) ajv.addSchema(bundle as object);
-  return ajv;
-}
 
 /** The field an ajv error is about, as a dotted path (`entries.0.name`), or undefined for the whole body. */
 export function fieldOf(error: ErrorObject): string | undefined {
