@@ -37,6 +37,13 @@ export class DurableIdempotencyStore implements IdempotencyStore {
    * Logs the response, unless `logged` (a keyed print's record carries it),
    * then stores it. Throws `unavailable` if the log cannot take it: then
    * nothing is stored or sent.
+   *
+   * A `logged` answer is in the generation its print went to. A checkpoint
+   * cannot fall between the two: the print is logged and written in one
+   * setImmediate callback, and its call completes in the microtasks that
+   * follow it, while a checkpoint starts from a later callback (RedoLog.flush
+   * schedules it); so the record is completed when the checkpoint's snapshot
+   * is taken, and the checkpoint carries it.
    */
   complete(ticket: IdempotencyTicket, response: StoredResponse, logged = false): void {
     const claim = logged ? undefined : this.inner.inFlight(ticket);
