@@ -7,7 +7,7 @@ import { errnoOf, fromOsError } from '../errors/os-errors.js';
 import { newId } from '../leases/ids.js';
 import { Lease, type LeaseMember } from '../leases/lease.js';
 import type { LeaseMembers, LeaseTable } from '../leases/lease-table.js';
-import { type DurabilityLog, noDurabilityLog, type PrintAnswerSource } from '../redo-log/durability-log.js';
+import { type DurabilityLog, noDurabilityLog, type PrintCall } from '../redo-log/durability-log.js';
 import type { RecoveredHandle } from '../redo-log/recovery.js';
 import { DescriptorPool, type PooledFile } from './descriptor-pool.js';
 import { PrintBatch, type PrintResult } from './print-batch.js';
@@ -208,20 +208,13 @@ export class HandleTable implements LeaseMembers {
   }
 
   /**
-   * Prints bytes through a write or append handle as print `seq` (of the call
-   * with Idempotency-Key `key`). The print is queued and written with the
+   * Prints bytes through a write or append handle as print `seq` of `call`. The print is queued and written with the
    * other prints of this turn of the event loop (see print-batch.ts): logged
    * before its bytes reach the file (write-ahead), so that recovery can redo
-   * it and a retry after a crash cannot append it twice. With `answer` (a keyed
-   * HTTP call), the record stands for the call's stored answer too.
+   * it and a retry after a crash cannot append it twice. With a fingerprint in
+   * `call` (a keyed HTTP call), the record stands for the call's stored answer too.
    */
-  print(
-    handle: Handle,
-    bytes: Buffer,
-    seq: number,
-    key: string | undefined,
-    answer?: PrintAnswerSource,
-  ): Promise<PrintResult> {
+  print(handle: Handle, bytes: Buffer, seq: number, call: PrintCall): Promise<PrintResult> {
     if (handle.mode === 'read') {
       throw new RpcError({
         code: 'failed_precondition',
@@ -229,7 +222,7 @@ export class HandleTable implements LeaseMembers {
         details: { reason: 'handle_not_writable', field: 'handle' },
       });
     }
-    return this.prints.add(handle, bytes, seq, key, answer);
+    return this.prints.add(handle, bytes, seq, call);
   }
 
   /** Reads up to `length` bytes at `offset` (or at the handle's position, advancing it). */

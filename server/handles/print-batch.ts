@@ -11,7 +11,7 @@
 import fs from 'node:fs';
 import { RpcError } from '../../common/rpc-error.js';
 import { fromOsError } from '../errors/os-errors.js';
-import type { DurabilityLog, PrintAnswerSource } from '../redo-log/durability-log.js';
+import type { DurabilityLog, PrintCall } from '../redo-log/durability-log.js';
 import type { Handle } from './handle-table.js';
 
 /** What a print did. */
@@ -25,8 +25,7 @@ export interface PrintResult {
 interface QueuedPrint {
   readonly bytes: Buffer;
   readonly seq: number;
-  readonly key: string | undefined;
-  readonly answer: PrintAnswerSource | undefined;
+  readonly call: PrintCall;
   readonly resolve: (result: PrintResult) => void;
   readonly reject: (error: unknown) => void;
   offset: number;
@@ -58,20 +57,14 @@ export class PrintBatch {
   }
 
   /** Queues a print; the promise settles in this turn of the event loop. */
-  add(
-    handle: Handle,
-    bytes: Buffer,
-    seq: number,
-    key: string | undefined,
-    answer: PrintAnswerSource | undefined,
-  ): Promise<PrintResult> {
+  add(handle: Handle, bytes: Buffer, seq: number, call: PrintCall): Promise<PrintResult> {
     return new Promise<PrintResult>((resolve, reject) => {
       let group = this.queue.get(handle);
       if (group === undefined) {
         group = { handle, prints: [], bytes: 0, base: 0 };
         this.queue.set(handle, group);
       }
-      group.prints.push({ bytes, seq, key, answer, resolve, reject, offset: 0 });
+      group.prints.push({ bytes, seq, call, resolve, reject, offset: 0 });
       group.bytes += bytes.length;
       if (!this.scheduled) {
         this.scheduled = true;
@@ -125,7 +118,7 @@ export class PrintBatch {
     for (const p of group.prints) {
       p.offset = offset;
       offset += p.bytes.length;
-      this.log.printing(handle, p.offset, p.bytes, p.seq, p.key, p.answer);
+      this.log.printing(handle, p.offset, p.bytes, p.seq, p.call);
     }
   }
 

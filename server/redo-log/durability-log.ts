@@ -4,6 +4,8 @@
  * state directory pays one empty call per event (V8 inlines it away).
  */
 
+import type { FileIdentity } from '../handles/file-identity.js';
+
 /** The fields of a lease the log records. */
 export interface LoggedLease {
   readonly id: string;
@@ -14,7 +16,7 @@ export interface LoggedLease {
 }
 
 /** The fields of a handle the log records. */
-export interface LoggedHandle {
+export interface LoggedHandle extends FileIdentity {
   readonly id: string;
   readonly principal: string;
   readonly lease: { readonly id: string };
@@ -22,10 +24,6 @@ export interface LoggedHandle {
   readonly display: string;
   readonly mode: 'read' | 'write' | 'append';
   readonly reopenFlags: number;
-  readonly dev: number;
-  readonly ino: number;
-  /** Birth time of the file (ms); 0 when unknown. */
-  readonly birth: number;
   readonly position: number;
   readonly lastSeq: number;
 }
@@ -36,7 +34,9 @@ export interface LoggedHandle {
  * record also stands for the call's stored answer (`LoggedPrintAnswer` in
  * records.ts).
  */
-export interface PrintAnswerSource {
+export interface PrintCall {
+  /** Its Idempotency-Key: a keyed print logged without its answer is "in doubt" after a crash. */
+  readonly idempotencyKey: string | undefined;
   /** The keyed HTTP call's fingerprint; undefined for other calls. */
   readonly answerFingerprint: string | undefined;
   /** The answer's Lease-Remaining-Ms. */
@@ -70,18 +70,11 @@ export interface DurabilityLog {
   /**
    * A print is about to write `bytes` at `offset` (write-ahead: before the
    * bytes reach the file). The record may wait for `flush`, which the caller
-   * runs before it writes the bytes. With an `answer` that has a fingerprint,
-   * the record stands for the keyed call's stored answer as well (status 200, `printAnswerBody`) unless
-   * `printFailed` follows.
+   * runs before it writes the bytes. When `call` has a fingerprint, the record
+   * stands for the keyed call's stored answer as well (status 200,
+   * `printAnswerBody`) unless `printFailed` follows.
    */
-  printing(
-    handle: LoggedHandle,
-    offset: number,
-    bytes: Uint8Array,
-    seq: number,
-    key: string | undefined,
-    answer?: PrintAnswerSource,
-  ): void;
+  printing(handle: LoggedHandle, offset: number, bytes: Uint8Array, seq: number, call: PrintCall): void;
   /** Writes the records still waiting (one write(2)); throws `unavailable` when the log cannot take them. */
   flush(): void;
   /** The write announced by `printing` failed; the handle's position and seq did not move. */

@@ -4,6 +4,8 @@
  * objects), so that recovery and tests can build and read them alone.
  */
 
+import type { FileIdentity } from '../handles/file-identity.js';
+
 /** How a handle was opened (as the handle table says). */
 export type LoggedMode = 'read' | 'write' | 'append';
 
@@ -43,8 +45,8 @@ export interface LeaseEndRecord {
   readonly id: string;
 }
 
-/** A handle opened (or, in a checkpoint, open), with what a reopen needs. */
-export interface OpenRecord {
+/** A handle opened (or, in a checkpoint, open), with what a reopen needs; the file by its identity. */
+export interface OpenRecord extends FileIdentity {
   readonly type: 'open';
   readonly id: string;
   readonly principal: string;
@@ -56,10 +58,6 @@ export interface OpenRecord {
   readonly mode: LoggedMode;
   /** open(2) flags for a reopen: access mode and O_APPEND only. */
   readonly reopenFlags: number;
-  readonly dev: number;
-  readonly ino: number;
-  /** Birth time of the file (ms); 0 when the file system keeps none. Tells a new file from a removed one with the same inode number. */
-  readonly birth: number;
   readonly position: number;
   readonly lastSeq: number;
   /** The open truncated the file (O_TRUNC): recovery truncates it again before redoing later prints. */

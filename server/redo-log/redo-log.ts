@@ -5,13 +5,7 @@ import type { Clock } from '../clock/clock.js';
 import { scopedKey } from '../idempotency/memory-store.js';
 import { type DataFile, syncDataFiles, writeCheckpoint } from './checkpoint.js';
 import { FrameEncoder } from './codec.js';
-import type {
-  DurabilityLog,
-  InDoubtResult,
-  LoggedHandle,
-  LoggedLease,
-  PrintAnswerSource,
-} from './durability-log.js';
+import type { DurabilityLog, InDoubtResult, LoggedHandle, LoggedLease, PrintCall } from './durability-log.js';
 import { type FsyncMode, LogWriter } from './log-writer.js';
 import { formatVersion, type IdempotencyRecord, type LogRecord, type PrintRecord } from './records.js';
 import { type InDoubtPrint, type RecoveredState, recover } from './recovery.js';
@@ -182,17 +176,10 @@ export class RedoLog implements DurabilityLog {
     if (handle.mode !== 'read') this.dirty.add(handle);
   }
 
-  printing(
-    handle: LoggedHandle,
-    offset: number,
-    bytes: Uint8Array,
-    seq: number,
-    key: string | undefined,
-    answer?: PrintAnswerSource,
-  ): void {
-    const fingerprint = answer?.answerFingerprint;
+  printing(handle: LoggedHandle, offset: number, bytes: Uint8Array, seq: number, call: PrintCall): void {
+    const { idempotencyKey: key, answerFingerprint: fingerprint } = call;
     const record: PrintRecord =
-      fingerprint === undefined || answer === undefined
+      fingerprint === undefined
         ? { type: 'print', handle: handle.id, offset, seq, key, bytes }
         : {
             type: 'print',
@@ -203,7 +190,7 @@ export class RedoLog implements DurabilityLog {
             bytes,
             answer: {
               fingerprint,
-              leaseRemainingMs: answer.leaseRemainingMs,
+              leaseRemainingMs: call.leaseRemainingMs,
               at: this.options.clock.now(),
             },
           };

@@ -94,6 +94,13 @@ function openFile(
   return { handle, fd };
 }
 
+/** The call a print serves: keyed or not, without a fingerprint (its answer is not in the print record). */
+const call = (idempotencyKey: string | undefined) => ({
+  idempotencyKey,
+  answerFingerprint: undefined,
+  leaseRemainingMs: undefined,
+});
+
 /**
  * A print as the server does it: log first, then write, then move position and seq.
  * With `fingerprint`, a keyed HTTP print whose record carries its answer.
@@ -108,7 +115,8 @@ function print(
   const bytes = Buffer.from(text);
   const offset = h.handle.position;
   const seq = h.handle.lastSeq + 1;
-  log.printing(h.handle, offset, bytes, seq, key, {
+  log.printing(h.handle, offset, bytes, seq, {
+    idempotencyKey: key,
     answerFingerprint: fingerprint,
     leaseRemainingMs: 25_000,
   });
@@ -211,7 +219,7 @@ describe('recovery after a crash', () => {
     const { log } = open();
     const f = openFile(log, grant(log, 'l_1'), 'c.txt');
     print(log, f, 'kept', 'k1');
-    log.printing(f.handle, 4, Buffer.from('FAILED'), 2, 'k2');
+    log.printing(f.handle, 4, Buffer.from('FAILED'), 2, call('k2'));
     log.printFailed(f.handle, 4, 2);
     fs.closeSync(f.fd);
     crash(log);
@@ -255,12 +263,18 @@ describe('recovery after a crash', () => {
     const f = openFile(log, grant(log, 'l_1'), 'g.txt');
     print(log, f, 'kept\n', 'k0', 'fp0');
     // One turn's group of three prints, logged together; its writev failed, so each is aborted in order.
-    log.printing(f.handle, 5, Buffer.from('AAA'), 2, 'k1', { answerFingerprint: 'fp1', leaseRemainingMs: 1 });
-    log.printing(f.handle, 8, Buffer.from('BBB'), 3, 'k2', {
+    log.printing(f.handle, 5, Buffer.from('AAA'), 2, {
+      idempotencyKey: 'k1',
+      answerFingerprint: 'fp1',
+      leaseRemainingMs: 1,
+    });
+    log.printing(f.handle, 8, Buffer.from('BBB'), 3, {
+      idempotencyKey: 'k2',
       answerFingerprint: undefined,
       leaseRemainingMs: 1,
     });
-    log.printing(f.handle, 11, Buffer.from('CCC'), 4, 'k3', {
+    log.printing(f.handle, 11, Buffer.from('CCC'), 4, {
+      idempotencyKey: 'k3',
       answerFingerprint: 'fp3',
       leaseRemainingMs: 1,
     });
@@ -327,7 +341,7 @@ describe('recovery after a crash', () => {
     // As if the logged file had been removed and this one made with its freed inode number.
     f.handle.birth = f.handle.birth + 1;
     log.handleOpened({ ...f.handle, id: 'h_reborn' }, false);
-    log.printing({ ...f.handle, id: 'h_reborn' }, 0, Buffer.from('old file'), 1, undefined);
+    log.printing({ ...f.handle, id: 'h_reborn' }, 0, Buffer.from('old file'), 1, call(undefined));
     fs.closeSync(f.fd);
     crash(log);
     const { recovered } = open();
