@@ -17,6 +17,7 @@ import { checkGoals } from './report/goals.js';
 import { formatGoals, formatSequential, formatThroughput } from './report/print.js';
 import { repositoryRoot } from './repository-root.js';
 import { type CompanionResult, runCompanions } from './sections/companions.js';
+import { formatInstructions, type InstructionsResult, runInstructions } from './sections/instructions.js';
 import { runSequential, type SequentialResult } from './sections/sequential.js';
 import { runThroughput, summariseThroughput, type ThroughputRun } from './sections/throughput.js';
 import type { SuiteContext } from './suite-context.js';
@@ -81,6 +82,7 @@ async function main(): Promise<void> {
   let throughputRuns: ThroughputRun[] = [];
   let sequential: SequentialResult | undefined;
   let companions: CompanionResult[] = [];
+  let instructions: InstructionsResult | undefined;
   let profiles: ProfileResult[] = [];
   try {
     if (options.sections.has('throughput')) {
@@ -90,6 +92,10 @@ async function main(): Promise<void> {
     if (options.sections.has('sequential')) {
       heading('sequential latency (concurrency 1)');
       sequential = await runSequential(ctx);
+    }
+    if (options.sections.has('instructions')) {
+      heading('instructions per call (valgrind callgrind, leasegate with and without keys)');
+      instructions = await runInstructions(ctx);
     }
     if (options.sections.has('companions')) {
       heading('companion benchmarks (bench/leases.ts, bench/idempotency-memory.ts)');
@@ -104,7 +110,7 @@ async function main(): Promise<void> {
   }
 
   const throughput = summariseThroughput(throughputRuns);
-  const goals = checkGoals(throughput, sequential?.summary ?? []);
+  const goals = checkGoals(throughput, sequential?.summary ?? [], instructions);
   heading('results (medians over rounds)');
   if (throughput.length > 0) {
     console.log(formatThroughput(throughput));
@@ -118,6 +124,7 @@ async function main(): Promise<void> {
     console.log('');
   }
   if (sequential) console.log(`${formatSequential(sequential)}\n`);
+  if (instructions) console.log(`${formatInstructions(instructions)}\n`);
   console.log(formatGoals(goals));
   for (const c of companions) {
     console.log(
@@ -146,6 +153,7 @@ async function main(): Promise<void> {
     settings: options.settings,
     throughput: { summary: throughput, runs: throughputRuns },
     sequential,
+    instructions,
     goals,
     companions,
     profiles,

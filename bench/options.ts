@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import type { SuiteSettings } from './suite-context.js';
 
 /** The suite's sections, in run order. */
-export const sectionNames = ['throughput', 'sequential', 'companions', 'profile'] as const;
+export const sectionNames = ['throughput', 'sequential', 'instructions', 'companions', 'profile'] as const;
 
 /** One section's name. */
 export type SectionName = (typeof sectionNames)[number];
@@ -89,7 +89,7 @@ export function parseSuiteOptions(argv: readonly string[]): SuiteOptions | 'help
       values['max-wait'] === undefined ? (quick ? 20 : 120) : wholeNumber('max-wait', values['max-wait']),
     profileSeconds: positiveNumber('profile-seconds', values['profile-seconds'], quick ? 3 : 10),
   };
-  let sections = new Set<SectionName>(['throughput', 'sequential', 'companions']);
+  let sections = new Set<SectionName>(['throughput', 'sequential', 'instructions', 'companions']);
   if (values.only !== undefined) {
     sections = new Set();
     for (const name of values.only.split(',')) {

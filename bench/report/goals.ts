@@ -1,4 +1,5 @@
 /** The issue's goals, checked against the figures (the report prints them beside the tables). */
+import type { InstructionsResult } from '../sections/instructions.js';
 import type { SequentialSummary } from '../sections/sequential.js';
 import type { ThroughputSummary } from '../sections/throughput.js';
 
@@ -17,9 +18,25 @@ const find = (rows: readonly ThroughputSummary[], variant: string, connections: 
 export function checkGoals(
   throughput: readonly ThroughputSummary[],
   sequential: readonly SequentialSummary[],
+  instructions?: InstructionsResult,
 ): GoalCheck[] {
   const goals: GoalCheck[] = [];
   const keyed = find(throughput, 'leasegate-keys', 32);
+  const plain = find(throughput, 'leasegate', 32);
+  if (keyed && plain) {
+    const cost = (keyed.cpuUsPerReq / plain.cpuUsPerReq - 1) * 100;
+    goals.push({
+      goal: 'a unique Idempotency-Key costs <= 10% (CPU us per call at 32 connections)',
+      measured: `${cost.toFixed(1)} %`,
+      met: cost <= 10,
+    });
+  }
+  const keyCost = instructions?.keyCostPct;
+  goals.push({
+    goal: 'the same in instructions per call (callgrind, noise-free)',
+    measured: keyCost === undefined ? 'not measured' : `${keyCost.toFixed(1)} %`,
+    met: keyCost === undefined ? undefined : keyCost <= 10,
+  });
   const grpc = find(throughput, 'grpc', 32);
   goals.push({
     goal: 'leasegate RemotePrint + key >= 1.0x bare Fastify at 32 connections',

@@ -26,6 +26,8 @@ export interface ServerChild {
 export interface SpawnOptions {
   /** Flags for node itself (`--cpu-prof`, ...). */
   nodeFlags?: readonly string[];
+  /** A command that runs node (`valgrind --tool=callgrind ...`), before it on the command line. */
+  wrapper?: readonly string[];
   /** Longest wait for the ready message, in ms. */
   readyTimeoutMs?: number;
 }
@@ -44,6 +46,7 @@ export async function spawnServer(
 ): Promise<ServerChild> {
   const script = new URL(`./${kind}${extension}`, import.meta.url).pathname;
   const command = pinnedCommand(pinning, pinning.serverCores, [
+    ...(options.wrapper ?? []),
     process.execPath,
     ...loaderFlags,
     // leasegate runs with the flags `leasegate serve` gets from its shebang and npm start.

@@ -1,0 +1,118 @@
+/**
+ * Instructions per RemotePrint in the leasegate server, without and with a
+ * unique Idempotency-Key, counted by valgrind's callgrind. CPU time on this
+ * kind of machine moves by tens of percent between runs of the same build (a
+ * shared host); an instruction count does not move with what else the
+ * machine does, so it tells what a key costs when timings cannot. It does not
+ * see what memory costs in time (cache misses, page faults), which CPU time
+ * does: the two figures are read together.
+ *
+ * The server runs under callgrind with counting off; after a warm-up load
+ * (the JIT settles) counting is switched on for one load and off again
+ * (callgrind_control), and the dump's total is divided by the calls answered.
+ * Skipped, with a note, where valgrind is not installed.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawnServer } from '../servers/spawn.js';
+import type { SuiteContext } from '../suite-context.js';
+import { loader, openLeasegateHandle, serverConfig, variants } from './variants.js';
+
+/** One variant's count. */
+export interface InstructionRun {
+  readonly variant: string;
+  readonly label: string;
+  /** Calls answered while counting. */
+  readonly calls: number;
+  readonly instructionsPerCall: number;
+}
+
+/** What the section measured, or why it did not. */
+export interface InstructionsResult {
+  readonly runs: InstructionRun[];
+  /** Instructions per keyed call over those per unkeyed call, minus one, in %. */
+  readonly keyCostPct: number | undefined;
+  readonly note?: string;
+}
+
+const connections = 16;
+
+/** Whether callgrind and callgrind_control are here. */
+function haveCallgrind(): boolean {
+  return !spawnSync('valgrind', ['--version']).error && !spawnSync('callgrind_control', ['--version']).error;
+}
+
+/** The total instruction count of a callgrind dump. */
+function dumpTotal(file: string): number {
+  const match = /^totals: (\d+)/m.exec(readFileSync(file, 'utf8'));
+  if (!match) throw new Error(`no totals in ${file}`);
+  return Number(match[1]);
+}
+
+export async function runInstructions(ctx: SuiteContext): Promise<InstructionsResult> {
+  if (!haveCallgrind()) {
+    const note = 'valgrind not installed (Debian package valgrind): instruction counts skipped';
+    ctx.log(`  ${note}`);
+    return { runs: [], keyCostPct: undefined, note };
+  }
+  const warmSeconds = ctx.quick ? 4 : 10;
+  const countSeconds = ctx.quick ? 4 : 10;
+  const runs: InstructionRun[] = [];
+  for (const id of ['leasegate', 'leasegate-keys']) {
+    const variant = variants.find((v) => v.id === id);
+    if (variant === undefined) throw new Error(`no variant ${id}`);
+    const dir = join(ctx.workDir, `callgrind-${id}`);
+    mkdirSync(dir, { recursive: true });
+    const out = join(dir, 'callgrind.out');
+    const server = await spawnServer('leasegate', serverConfig(variant, dir), ctx.pinning, {
+      wrapper: [
+        'valgrind',
+        '--tool=callgrind',
+        '--instr-atstart=no',
+        `--callgrind-out-file=${out}`,
+        `--log-file=${join(dir, 'valgrind.log')}`,
+      ],
+      readyTimeoutMs: 180_000,
+    });
+    try {
+      const handle = await openLeasegateHandle(server.port);
+      const load = await loader(variant, server, handle, connections);
+      await load.run(warmSeconds);
+      const control = (...args: string[]) =>
+        execFileSync('callgrind_control', [...args, String(server.pid)], { stdio: 'ignore' });
+      control('-i', 'on');
+      const result = await load.run(countSeconds);
+      control('-i', 'off');
+      control('-d');
+      load.close();
+      const calls = result.ok;
+      const instructionsPerCall = dumpTotal(`${out}.1`) / calls;
+      runs.push({ variant: id, label: variant.label, calls, instructionsPerCall });
+      ctx.log(
+        `  ${variant.label}: ${calls} calls counted, ${Math.round(instructionsPerCall)} instructions per call`,
+      );
+    } finally {
+      await server.stop(30_000);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  const [plain, keyed] = runs;
+  const keyCostPct =
+    plain && keyed ? (keyed.instructionsPerCall / plain.instructionsPerCall - 1) * 100 : undefined;
+  return { runs, keyCostPct };
+}
+
+/** The section's table. */
+export function formatInstructions(result: InstructionsResult): string {
+  if (result.runs.length === 0) return `instructions per call: ${result.note ?? 'not measured'}`;
+  const lines = result.runs.map(
+    (r) =>
+      `${r.label.padEnd(28)} ${String(r.calls).padStart(6)}  ${Math.round(r.instructionsPerCall).toString().padStart(12)}`,
+  );
+  return [
+    `RemotePrint under callgrind (${connections} connections)  calls  instructions/call`,
+    ...lines,
+    `a key costs ${result.keyCostPct?.toFixed(1)} % more instructions per call`,
+  ].join('\n');
+}
