@@ -118,7 +118,7 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
       // The ticket is the map key: in-flight records are never dropped, so it finds the record again.
       return { state: 'run', ticket: mapKey };
     }
-    if (record.fingerprint !== fingerprint) return { state: 'reused' };
+    if (record.fingerprint !== fingerprint) return { state: 'reused', fingerprint: record.fingerprint };
     if (record.status !== 0) return { state: 'replay', response: record };
     let waiters = this.waiters.get(record);
     if (waiters === undefined) {

@@ -1,5 +1,6 @@
 import type { RpcError } from '../../common/rpc-error.js';
 import { settleBy } from '../rpc/deadlines.js';
+import { isLegacyFingerprint } from './fingerprint.js';
 import { keyInUseError, keyReusedError } from './policy.js';
 import type { BeginOutcome, IdempotencyStore, IdempotencyTicket, StoredResponse } from './store.js';
 
@@ -36,6 +37,12 @@ export interface KeyedCall {
   run(): RunOutcome | Promise<RunOutcome>;
   /** What the first caller gets when its deadline passes while the call runs (may throw; called unbound). */
   readonly late: () => KeyedAnswer;
+  /**
+   * The request's legacyFingerprint (fingerprint.ts), computed only when a record holds
+   * one (written by a server before the current fingerprint), so that a retry
+   * across the upgrade still matches its record.
+   */
+  readonly legacyFingerprint?: () => string;
 }
 
 /**
@@ -63,6 +70,11 @@ function proceed(
     case 'replay':
       return { response: begun.response, replayed: true };
     case 'reused':
+      if (call.legacyFingerprint !== undefined && isLegacyFingerprint(begun.fingerprint)) {
+        const legacy = call.legacyFingerprint();
+        if (legacy === begun.fingerprint)
+          return runOnce(store, { ...call, fingerprint: legacy, legacyFingerprint: undefined });
+      }
       throw keyReusedError();
     case 'wait':
       return awaitFirst(store, call, begun.settled);

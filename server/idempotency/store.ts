@@ -29,8 +29,8 @@ export type BeginOutcome =
   | { readonly state: 'replay'; readonly response: StoredResponse }
   /** The same request is in flight: wait for `settled`, then call `begin` again. */
   | { readonly state: 'wait'; readonly settled: Promise<void> }
-  /** The key is taken by another request (another method, transport or body). */
-  | { readonly state: 'reused' };
+  /** The key is taken by another request (another method, transport or body): `fingerprint` is the record's. */
+  | { readonly state: 'reused'; readonly fingerprint: string };
 
 /** A record as `get` shows it. */
 export interface IdempotencyRecordView {

@@ -3,7 +3,7 @@ import { Header } from '../../common/headers.js';
 import { RpcError } from '../../common/rpc-error.js';
 import type { Principals } from '../auth/principals.js';
 import { sendError, toRpcError } from '../errors/error-handler.js';
-import { fingerprint } from '../idempotency/fingerprint.js';
+import { fingerprint, legacyFingerprint } from '../idempotency/fingerprint.js';
 import { isFinal, keyMissingError } from '../idempotency/policy.js';
 import { type KeyedAnswer, type RunOutcome, runOnce } from '../idempotency/run-once.js';
 import type { IdempotencyStore, StoredResponse } from '../idempotency/store.js';
@@ -113,6 +113,7 @@ function keyedCall(
     deadline: ctx.deadline,
     run: () => httpOutcome(method, body, ctx, serialize),
     late: failLate,
+    legacyFingerprint: () => legacyFingerprint('http', method.fullName, body),
   });
   return answer instanceof Promise ? answer.then((a) => sendAnswer(reply, a)) : sendAnswer(reply, answer);
 }

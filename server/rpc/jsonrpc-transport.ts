@@ -4,7 +4,7 @@ import { Header } from '../../common/headers.js';
 import { RpcError } from '../../common/rpc-error.js';
 import type { Principals } from '../auth/principals.js';
 import { toRpcError } from '../errors/error-handler.js';
-import { fingerprint } from '../idempotency/fingerprint.js';
+import { fingerprint, legacyFingerprint } from '../idempotency/fingerprint.js';
 import { isFinal, keyMissingError } from '../idempotency/policy.js';
 import { type RunOutcome, runOnce } from '../idempotency/run-once.js';
 import type { IdempotencyStore, StoredResponse } from '../idempotency/store.js';
@@ -288,6 +288,7 @@ export function registerJsonRpcTransport(app: FastifyInstance, options: JsonRpcT
         deadline: base.deadline,
         run: () => execute(run, messages, base, batch),
         late,
+        legacyFingerprint: () => legacyFingerprint('jsonrpc', '', payload),
       });
       if (!(answer instanceof Promise)) return sendStored(reply, answer.response, answer.replayed);
       return answer.then((a) => sendStored(reply, a.response, a.replayed), refused);

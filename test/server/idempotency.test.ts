@@ -370,12 +370,12 @@ describe.each(transports)('retention and bounds over %s', (t) => {
     }
   });
 
-  // A record accounts the overhead + key ("anonymous\n" + 6 characters) + 32 (fingerprint) + the stored
+  // A record accounts the overhead + key ("anonymous\n" + 6 characters) + 16 (fingerprint) + the stored
   // body: "{}" over HTTP, the 36-character JSON-RPC response. Two fit, three do not.
   const bodyLength = t === 'http' ? 2 : 36;
   it.each([
     ['entries', { idempotencyMaxEntries: 2 }],
-    ['bytes', { idempotencyMaxBytes: 2 * (recordOverheadBytes + 16 + 32 + bodyLength) + 10 }],
+    ['bytes', { idempotencyMaxBytes: 2 * (recordOverheadBytes + 16 + 16 + bodyLength) + 10 }],
   ])('evicts the oldest completed record first at the %s bound', async (_bound, limits) => {
     const server = await startTestServer(limits);
     try {

@@ -66,7 +66,7 @@ describe('DurableIdempotencyStore', () => {
       response: expect.objectContaining({ status: 200, body: '{"offset":0}', leaseRemainingMs: 30_000 }),
     });
     expect(store.begin('ana', 'k2', 'fp2')).toMatchObject({ state: 'replay', response: { status: 404 } });
-    expect(store.begin('ana', 'k1', 'other')).toEqual({ state: 'reused' });
+    expect(store.begin('ana', 'k1', 'other')).toEqual({ state: 'reused', fingerprint: 'fp1' });
     expect(store.begin('bob', 'k1', 'fp1').state).toBe('run');
   });
 
