@@ -86,6 +86,13 @@ describe('fingerprint', () => {
 
   it('keeps its values (stored records are compared with them after a restart)', () => {
     expect(hex(fp({ handle: 'h_1', data: 'hello\n', seq: 3 }))).toBe('75234e7ad4760454d9f76250351be295');
+    // Long enough for whole blocks, with characters beyond latin1.
+    const long = {
+      handle: 'h_Zx3kP9qLmN2vB7cR4tY8wA',
+      data: `${'é'.repeat(33)}${'x'.repeat(200)}\n`,
+      seq: 7,
+    };
+    expect(hex(fp(long))).toBe('e94e1a7e819a4f86edff7fa6c492f5b2');
     // The first fingerprint: SHA-256 of the canonical JSON, as logs written before the current one hold.
     expect(canonicalJson({ b: [1, { d: 'x', c: null }], a: true })).toBe(
       '{"a":true,"b":[1,{"c":null,"d":"x"}]}',
