@@ -25,7 +25,12 @@ export interface KeyedAnswer {
   readonly error?: RpcError | undefined;
 }
 
-/** One keyed request, as a transport hands it over. */
+/**
+ * One keyed request, as a transport hands it over. A transport may give its
+ * call as one object with these methods (no closure per call): `run` gives the
+ * method's own result and `outcome`/`failure` map it, so that a promise is
+ * followed by one callback, not two.
+ */
 export interface KeyedCall {
   /** The principal. */
   readonly scope: string;
@@ -33,8 +38,20 @@ export interface KeyedCall {
   readonly fingerprint: string;
   /** When the caller stops waiting (epoch ms). */
   readonly deadline: number;
-  /** Runs the request; maps every error into the outcome (a throw drops the record and is passed on). */
-  run(): RunOutcome | Promise<RunOutcome>;
+  /**
+   * Runs the request. Without `outcome`, it gives the RunOutcome itself and
+   * maps every error into it (a throw drops the record and is passed on).
+   */
+  run(): unknown;
+  /** Maps what `run` gave (or its promise fulfilled with) into the outcome. */
+  outcome?(result: unknown): RunOutcome;
+  /** Maps what `run` threw (or its promise rejected with) into the outcome. */
+  failure?(error: unknown): RunOutcome;
+  /**
+   * Read once `run` gave a promise: true when it settles within this turn of
+   * the event loop, so that no deadline race is needed (see CallContext).
+   */
+  readonly settlesThisTurn?: boolean;
   /** What the first caller gets when its deadline passes while the call runs (may throw; called unbound). */
   readonly late: () => KeyedAnswer;
   /**
@@ -42,7 +59,7 @@ export interface KeyedCall {
    * one (written by a server before the current fingerprint), so that a retry
    * across the upgrade still matches its record.
    */
-  readonly legacyFingerprint?: () => string;
+  legacyFingerprint?(): string;
 }
 
 /**
@@ -57,27 +74,41 @@ export interface KeyedCall {
  * Synchronous stores and calls give a synchronous answer: no promise, no timer.
  */
 export function runOnce(store: IdempotencyStore, call: KeyedCall): KeyedAnswer | Promise<KeyedAnswer> {
-  const begun = store.begin(call.scope, call.key, call.fingerprint);
-  return begun instanceof Promise ? begun.then((b) => proceed(store, call, b)) : proceed(store, call, begun);
+  return attempt(store, call, call.fingerprint);
+}
+
+/** runOnce with the fingerprint to look up (the call's, or its legacy one). */
+function attempt(
+  store: IdempotencyStore,
+  call: KeyedCall,
+  fingerprint: string,
+): KeyedAnswer | Promise<KeyedAnswer> {
+  const begun = store.begin(call.scope, call.key, fingerprint);
+  return begun instanceof Promise
+    ? begun.then((b) => proceed(store, call, fingerprint, b))
+    : proceed(store, call, fingerprint, begun);
 }
 
 function proceed(
   store: IdempotencyStore,
   call: KeyedCall,
+  fingerprint: string,
   begun: BeginOutcome,
 ): KeyedAnswer | Promise<KeyedAnswer> {
   switch (begun.state) {
     case 'replay':
       return { response: begun.response, replayed: true };
     case 'reused':
-      if (call.legacyFingerprint !== undefined && isLegacyFingerprint(begun.fingerprint)) {
-        const legacy = call.legacyFingerprint();
-        if (legacy === begun.fingerprint)
-          return runOnce(store, { ...call, fingerprint: legacy, legacyFingerprint: undefined });
-      }
+      if (
+        fingerprint === call.fingerprint &&
+        call.legacyFingerprint !== undefined &&
+        isLegacyFingerprint(begun.fingerprint) &&
+        call.legacyFingerprint() === begun.fingerprint
+      )
+        return attempt(store, call, begun.fingerprint);
       throw keyReusedError();
     case 'wait':
-      return awaitFirst(store, call, begun.settled);
+      return awaitFirst(store, call, fingerprint, begun.settled);
     case 'run':
       return runFirst(store, call, begun.ticket);
   }
@@ -86,6 +117,7 @@ function proceed(
 async function awaitFirst(
   store: IdempotencyStore,
   call: KeyedCall,
+  fingerprint: string,
   settled: Promise<void>,
 ): Promise<KeyedAnswer> {
   const inTime = await settleBy(
@@ -95,7 +127,7 @@ async function awaitFirst(
   );
   if (!inTime) throw keyInUseError();
   // The first call completed (replay) or left nothing behind (run it now): ask again.
-  return runOnce(store, call);
+  return attempt(store, call, fingerprint);
 }
 
 function runFirst(
@@ -103,23 +135,62 @@ function runFirst(
   call: KeyedCall,
   ticket: IdempotencyTicket,
 ): KeyedAnswer | Promise<KeyedAnswer> {
-  let outcome: RunOutcome | Promise<RunOutcome>;
+  let out: unknown;
   try {
-    outcome = call.run();
+    out = call.run();
   } catch (error) {
-    return afterStore(store.abandon(ticket), () => {
-      throw error;
-    });
+    return failed(store, call, ticket, error);
   }
-  if (!(outcome instanceof Promise)) return record(store, ticket, outcome);
-  const recorded = outcome.then(
-    (o) => record(store, ticket, o),
-    (error: unknown) =>
-      afterStore(store.abandon(ticket), () => {
-        throw error;
-      }),
+  if (!(out instanceof Promise)) return succeeded(store, call, ticket, out);
+  const recorded = out.then(
+    (result: unknown) => succeeded(store, call, ticket, result),
+    (error: unknown) => failed(store, call, ticket, error),
   );
-  return settleBy(recorded, call.deadline, call.late);
+  return call.settlesThisTurn === true ? recorded : settleBy(recorded, call.deadline, call.late);
+}
+
+/** Records what `run` gave; an `outcome` that throws drops the record and passes the error on. */
+function succeeded(
+  store: IdempotencyStore,
+  call: KeyedCall,
+  ticket: IdempotencyTicket,
+  result: unknown,
+): KeyedAnswer | Promise<KeyedAnswer> {
+  if (call.outcome === undefined) return record(store, ticket, result as RunOutcome);
+  let outcome: RunOutcome;
+  try {
+    outcome = call.outcome(result);
+  } catch (error) {
+    return dropAndThrow(store, ticket, error);
+  }
+  return record(store, ticket, outcome);
+}
+
+/** Records what `run` threw, as `failure` maps it; without `failure`, drops the record and passes it on. */
+function failed(
+  store: IdempotencyStore,
+  call: KeyedCall,
+  ticket: IdempotencyTicket,
+  error: unknown,
+): KeyedAnswer | Promise<KeyedAnswer> {
+  if (call.failure === undefined) return dropAndThrow(store, ticket, error);
+  let outcome: RunOutcome;
+  try {
+    outcome = call.failure(error);
+  } catch (mapped) {
+    return dropAndThrow(store, ticket, mapped);
+  }
+  return record(store, ticket, outcome);
+}
+
+function dropAndThrow(
+  store: IdempotencyStore,
+  ticket: IdempotencyTicket,
+  error: unknown,
+): never | Promise<never> {
+  return afterStore(store.abandon(ticket), () => {
+    throw error;
+  });
 }
 
 function record(

@@ -44,5 +44,6 @@ export function callContext(
     leaseRemainingMs: undefined,
     answerFingerprint: undefined,
     answerLogged: false,
+    settlesThisTurn: false,
   };
 }

@@ -22,4 +22,11 @@ export interface CallContext {
   answerFingerprint: string | undefined;
   /** Set by a method whose log record carries the call's answer: the idempotency store need not log it again. */
   answerLogged: boolean;
+  /**
+   * Set by a method whose promise settles within the turn of the event loop it
+   * was called in (RemotePrint: its print batch is written at setImmediate).
+   * Its answer is not raced against the deadline: no timer could fire before
+   * it settles, so the race would always go to the call.
+   */
+  settlesThisTurn: boolean;
 }

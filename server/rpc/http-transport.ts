@@ -5,7 +5,7 @@ import type { Principals } from '../auth/principals.js';
 import { sendError, toRpcError } from '../errors/error-handler.js';
 import { fingerprint, legacyFingerprint } from '../idempotency/fingerprint.js';
 import { isFinal, keyMissingError } from '../idempotency/policy.js';
-import { type KeyedAnswer, type RunOutcome, runOnce } from '../idempotency/run-once.js';
+import { type KeyedAnswer, type KeyedCall, type RunOutcome, runOnce } from '../idempotency/run-once.js';
 import type { IdempotencyStore, StoredResponse } from '../idempotency/store.js';
 import { callContext } from './call-context.js';
 import type { CallContext } from './context.js';
@@ -65,34 +65,61 @@ function sendAnswer(reply: FastifyReply, answer: KeyedAnswer): FastifyReply {
   return sendStored(reply, answer.response, answer.replayed);
 }
 
-/** The per-method form of one call's outcome: the route's serialiser for success, the error body otherwise. */
-function httpOutcome(
-  method: RegisteredMethod,
-  body: unknown,
-  ctx: CallContext,
-  serialize: (result: unknown) => string,
-): RunOutcome | Promise<RunOutcome> {
-  const ok = (result: unknown): RunOutcome => ({
-    response: { status: 200, body: serialize(result), leaseRemainingMs: ctx.leaseRemainingMs },
-    final: true,
-    logged: ctx.answerLogged,
-  });
-  const failed = (thrown: unknown): RunOutcome => {
+/**
+ * A call with an Idempotency-Key on the per-method transport, as runOnce takes
+ * it (see idempotency/run-once.ts): one object, no closure per call. Its
+ * outcome is the route's serialisation of the result, or the error's body.
+ */
+class HttpKeyedCall implements KeyedCall {
+  readonly scope: string;
+  readonly key: string;
+  readonly fingerprint: string;
+  readonly deadline: number;
+  readonly late = failLate;
+
+  constructor(
+    private readonly method: RegisteredMethod,
+    private readonly body: unknown,
+    private readonly ctx: CallContext,
+    private readonly serialize: (result: unknown) => string,
+  ) {
+    this.scope = ctx.principal;
+    this.key = ctx.idempotencyKey as string;
+    this.fingerprint = fingerprint('http', method.fullName, body);
+    this.deadline = ctx.deadline;
+    ctx.answerFingerprint = this.fingerprint;
+  }
+
+  run(): unknown {
+    return invoke(this.method, this.body, this.ctx);
+  }
+
+  outcome(result: unknown): RunOutcome {
+    const { ctx } = this;
+    return {
+      response: { status: 200, body: this.serialize(result), leaseRemainingMs: ctx.leaseRemainingMs },
+      final: true,
+      logged: ctx.answerLogged,
+    };
+  }
+
+  failure(thrown: unknown): RunOutcome {
     const error = toRpcError(thrown);
     const response = {
       status: error.httpStatus,
       body: JSON.stringify(error.toBody()),
-      leaseRemainingMs: ctx.leaseRemainingMs,
+      leaseRemainingMs: this.ctx.leaseRemainingMs,
     };
     return { response, final: isFinal(error), error };
-  };
-  let out: unknown;
-  try {
-    out = invoke(method, body, ctx);
-  } catch (error) {
-    return failed(error);
   }
-  return out instanceof Promise ? out.then(ok, failed) : ok(out);
+
+  get settlesThisTurn(): boolean {
+    return this.ctx.settlesThisTurn;
+  }
+
+  legacyFingerprint(): string {
+    return legacyFingerprint('http', this.method.fullName, this.body);
+  }
 }
 
 /** A call with an Idempotency-Key: run at most once, replayed after (see idempotency/run-once.ts). */
@@ -105,16 +132,7 @@ function keyedCall(
 ): FastifyReply | Promise<FastifyReply> {
   const serialize =
     (reply.getSerializationFunction('200') as ((result: unknown) => string) | undefined) ?? JSON.stringify;
-  ctx.answerFingerprint = fingerprint('http', method.fullName, body);
-  const answer = runOnce(store, {
-    scope: ctx.principal,
-    key: ctx.idempotencyKey as string,
-    fingerprint: ctx.answerFingerprint,
-    deadline: ctx.deadline,
-    run: () => httpOutcome(method, body, ctx, serialize),
-    late: failLate,
-    legacyFingerprint: () => legacyFingerprint('http', method.fullName, body),
-  });
+  const answer = runOnce(store, new HttpKeyedCall(method, body, ctx, serialize));
   return answer instanceof Promise ? answer.then((a) => sendAnswer(reply, a)) : sendAnswer(reply, answer);
 }
 
@@ -141,9 +159,9 @@ export function registerHttpTransport(app: FastifyInstance, options: HttpTranspo
         if (keyRequired) throw keyMissingError(method.fullName);
         // The hot path: a synchronous method (RemotePrint) answers without timer or promise.
         const out = invoke(method, request.body, ctx);
-        if (out instanceof Promise)
-          return settleBy(out, ctx.deadline, failLate).then((result) => finish(reply, ctx, result));
-        return finish(reply, ctx, out);
+        if (!(out instanceof Promise)) return finish(reply, ctx, out);
+        const answered = ctx.settlesThisTurn ? out : settleBy(out, ctx.deadline, failLate);
+        return answered.then((result) => finish(reply, ctx, result));
       },
     });
   }
