@@ -149,7 +149,7 @@ function runFirst(
   return call.settlesThisTurn === true ? recorded : settleBy(recorded, call.deadline, call.late);
 }
 
-/** Records what `run` gave; an `outcome` that throws drops the record and passes the error on. */
+/** Records what `run` gave, as `outcome` maps it (or as it is, without `outcome`). */
 function succeeded(
   store: IdempotencyStore,
   call: KeyedCall,
@@ -157,13 +157,7 @@ function succeeded(
   result: unknown,
 ): KeyedAnswer | Promise<KeyedAnswer> {
   if (call.outcome === undefined) return record(store, ticket, result as RunOutcome);
-  let outcome: RunOutcome;
-  try {
-    outcome = call.outcome(result);
-  } catch (error) {
-    return dropAndThrow(store, ticket, error);
-  }
-  return record(store, ticket, outcome);
+  return mapThenRecord(store, call, ticket, result, false);
 }
 
 /** Records what `run` threw, as `failure` maps it; without `failure`, drops the record and passes it on. */
@@ -174,13 +168,24 @@ function failed(
   error: unknown,
 ): KeyedAnswer | Promise<KeyedAnswer> {
   if (call.failure === undefined) return dropAndThrow(store, ticket, error);
-  let outcome: RunOutcome;
+  return mapThenRecord(store, call, ticket, error, true);
+}
+
+/** Maps a result or an error into the outcome and records it; a mapping that throws drops the record. */
+function mapThenRecord(
+  store: IdempotencyStore,
+  call: KeyedCall,
+  ticket: IdempotencyTicket,
+  value: unknown,
+  isError: boolean,
+): KeyedAnswer | Promise<KeyedAnswer> {
+  let outcome: RunOutcome | undefined;
   try {
-    outcome = call.failure(error);
-  } catch (mapped) {
-    return dropAndThrow(store, ticket, mapped);
+    outcome = isError ? call.failure?.(value) : call.outcome?.(value);
+  } catch (error) {
+    return dropAndThrow(store, ticket, error);
   }
-  return record(store, ticket, outcome);
+  return record(store, ticket, outcome as RunOutcome);
 }
 
 function dropAndThrow(
