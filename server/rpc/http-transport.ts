@@ -157,7 +157,7 @@ export function registerHttpTransport(app: FastifyInstance, options: HttpTranspo
         );
         if (ctx.idempotencyKey !== undefined) return keyedCall(idempotency, method, request.body, ctx, reply);
         if (keyRequired) throw keyMissingError(method.fullName);
-        // The hot path: a synchronous method (RemotePrint) answers without timer or promise.
+        // The hot path: RemotePrint's promise settles within this turn (its print batch), so it is not raced.
         const out = invoke(method, request.body, ctx);
         if (!(out instanceof Promise)) return finish(reply, ctx, out);
         const answered = ctx.settlesThisTurn ? out : settleBy(out, ctx.deadline, failLate);
