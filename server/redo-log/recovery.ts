@@ -16,7 +16,7 @@
  */
 import fs from 'node:fs';
 import { join } from 'node:path';
-import { isSameFile } from '../handles/file-identity.js';
+import { fileKey, isSameFile } from '../handles/file-identity.js';
 import { scanFrames } from './codec.js';
 import { formatVersion, type IdempotencyRecord, type LogRecord } from './records.js';
 import {
@@ -180,7 +180,7 @@ function redoWrites(
   try {
     for (const op of ops) {
       if (op.void) continue;
-      const key = `${op.dev}:${op.ino}:${op.birth}:${op.abs}`;
+      const key = `${fileKey(op)}:${op.abs}`;
       let fd = fds.get(key);
       if (fd === undefined) {
         fd = openSameFile(op);

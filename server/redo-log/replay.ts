@@ -3,7 +3,7 @@
  * rebuild, and the list of file writes to redo. Pure: no file is touched here.
  */
 
-import { fileKey } from '../handles/file-identity.js';
+import { type FileIdentity, fileKey } from '../handles/file-identity.js';
 import { scopedKey } from '../idempotency/memory-store.js';
 import { type IdempotencyRecord, type LogRecord, type OpenRecord, printAnswerBody } from './records.js';
 
@@ -38,29 +38,18 @@ export interface InDoubtPrint {
 }
 
 /** One write or truncation to redo, in log order. */
-export type RedoOp =
-  | {
-      kind: 'write';
-      abs: string;
-      dev: number;
-      ino: number;
-      birth: number;
-      offset: number;
-      bytes: Uint8Array;
-      void: boolean;
-      /** The stored answer the print's record stood for (keyed HTTP prints): a print-abort takes it back. */
-      answer?: { readonly k: string; readonly record: IdempotencyRecord };
-    }
-  | {
-      kind: 'truncate';
-      abs: string;
-      dev: number;
-      ino: number;
-      birth: number;
-      offset: 0;
-      bytes: undefined;
-      void: boolean;
-    };
+export type RedoOp = FileIdentity & { abs: string; void: boolean } & (
+    | {
+        kind: 'write';
+        /** The handle that printed it: a print-abort voids its own handle's write, not another's at the same offset. */
+        handle: string;
+        offset: number;
+        bytes: Uint8Array;
+        /** The stored answer the print's record stood for (keyed HTTP prints): a print-abort takes it back. */
+        answer?: { readonly k: string; readonly record: IdempotencyRecord };
+      }
+    | { kind: 'truncate'; offset: 0; bytes: undefined }
+  );
 
 /** What replaying records yields. */
 export interface ReplayedState {
@@ -142,6 +131,7 @@ export class Replayer {
           dev,
           ino,
           birth,
+          handle: record.handle,
           offset: record.offset,
           bytes: record.bytes,
           void: false,
@@ -270,12 +260,12 @@ export class Replayer {
     else list.push(op);
   }
 
-  /** The latest write still to redo at `offset` of the handle's file (a print-abort's print). */
+  /** The handle's latest write still to redo at `offset` (a print-abort's print). */
   private loggedWrite(handle: RecoveredHandle, offset: number): RedoOp | undefined {
     const ops = this.byFile.get(fileKey(handle)) ?? [];
     for (let i = ops.length - 1; i >= 0; i--) {
       const op = ops[i] as RedoOp;
-      if (op.kind === 'write' && !op.void && op.offset === offset) return op;
+      if (op.kind === 'write' && !op.void && op.handle === handle.id && op.offset === offset) return op;
     }
     return undefined;
   }

@@ -94,11 +94,14 @@ function openFile(
   return { handle, fd };
 }
 
-/** The call a print serves: keyed or not, without a fingerprint (its answer is not in the print record). */
-const call = (idempotencyKey: string | undefined) => ({
+/**
+ * The call a print serves: keyed or not; with a fingerprint, a keyed HTTP print
+ * whose record carries its answer (and the answer's Lease-Remaining-Ms).
+ */
+const call = (idempotencyKey: string | undefined, answerFingerprint?: string, leaseRemainingMs?: number) => ({
   idempotencyKey,
-  answerFingerprint: undefined,
-  leaseRemainingMs: undefined,
+  answerFingerprint,
+  leaseRemainingMs,
 });
 
 /**
@@ -115,11 +118,7 @@ function print(
   const bytes = Buffer.from(text);
   const offset = h.handle.position;
   const seq = h.handle.lastSeq + 1;
-  log.printing(h.handle, offset, bytes, seq, {
-    idempotencyKey: key,
-    answerFingerprint: fingerprint,
-    leaseRemainingMs: 25_000,
-  });
+  log.printing(h.handle, offset, bytes, seq, call(key, fingerprint, 25_000));
   log.flush();
   fs.writeSync(h.fd, bytes, 0, bytes.length, offset);
   h.handle.position = offset + bytes.length;
@@ -263,21 +262,9 @@ describe('recovery after a crash', () => {
     const f = openFile(log, grant(log, 'l_1'), 'g.txt');
     print(log, f, 'kept\n', 'k0', 'fp0');
     // One turn's group of three prints, logged together; its writev failed, so each is aborted in order.
-    log.printing(f.handle, 5, Buffer.from('AAA'), 2, {
-      idempotencyKey: 'k1',
-      answerFingerprint: 'fp1',
-      leaseRemainingMs: 1,
-    });
-    log.printing(f.handle, 8, Buffer.from('BBB'), 3, {
-      idempotencyKey: 'k2',
-      answerFingerprint: undefined,
-      leaseRemainingMs: 1,
-    });
-    log.printing(f.handle, 11, Buffer.from('CCC'), 4, {
-      idempotencyKey: 'k3',
-      answerFingerprint: 'fp3',
-      leaseRemainingMs: 1,
-    });
+    log.printing(f.handle, 5, Buffer.from('AAA'), 2, call('k1', 'fp1', 1));
+    log.printing(f.handle, 8, Buffer.from('BBB'), 3, call('k2', undefined, 1));
+    log.printing(f.handle, 11, Buffer.from('CCC'), 4, call('k3', 'fp3', 1));
     log.flush();
     for (const [offset, seq] of [
       [5, 2],
@@ -294,6 +281,29 @@ describe('recovery after a crash', () => {
     expect(recovered.handles[0]).toMatchObject({ position: 5, lastSeq: 1 });
     expect(recovered.idempotency.map((r) => r.key)).toEqual(['k0']);
     expect(recovered.inDoubt).toEqual([]);
+  });
+
+  it("voids only the failed handle's print, not another handle's at the same offset of the same file", () => {
+    const { log } = open();
+    const lease = grant(log, 'l_1');
+    const a = openFile(log, lease, 'same.txt', 'write', false, 'h_a');
+    const b = openFile(log, lease, 'same.txt', 'write', false, 'h_b');
+    // One turn: both handles print at offset 0; b's write lands, a's fails.
+    log.printing(a.handle, 0, Buffer.from('AAAA'), 1, call('ka', 'fpa', 1));
+    log.printing(b.handle, 0, Buffer.from('BBBB'), 1, call('kb', 'fpb', 1));
+    log.flush();
+    fs.writeSync(b.fd, Buffer.from('BBBB'), 0, 4, 0);
+    log.printFailed(a.handle, 0, 1);
+    fs.closeSync(a.fd);
+    fs.closeSync(b.fd);
+    crash(log);
+
+    const { recovered } = open();
+    expect(fs.readFileSync(b.handle.abs, 'utf8')).toBe('BBBB');
+    expect(recovered.idempotency.map((r) => r.key)).toEqual(['kb']);
+    const byId = Object.fromEntries(recovered.handles.map((h) => [h.id, h]));
+    expect(byId.h_a).toMatchObject({ position: 0, lastSeq: 0 });
+    expect(byId.h_b).toMatchObject({ position: 4, lastSeq: 1 });
   });
 
   it('redoes a truncating open instead of the prints it erased, so the file ends exactly as logged', () => {
