@@ -15,7 +15,7 @@ export interface ServedDocuments {
  * package: no CDN, works offline).
  */
 export async function registerDocs(app: FastifyInstance, documents: ServedDocuments): Promise<void> {
-  // The same serialiser as npm run gen's openapi.yaml: the served text is the checked-in file's.
+  // The same serialiser as npm run gen's openapi.yaml: the served text is the checked-in file's, but for its banner line.
   const yaml = stringifyOpenApiYaml(documents.openapi as never);
   const json = JSON.stringify(documents.openapi);
   const openrpc = JSON.stringify(documents.openrpc);

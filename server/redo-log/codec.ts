@@ -37,7 +37,8 @@ const modes: readonly LoggedMode[] = ['read', 'write', 'append'];
 
 /**
  * Appends frames to a growable buffer. One encoder is reused for every
- * record the log writes (`reset` between), so the hot path allocates nothing.
+ * record the log writes (`reset` between), so the hot path allocates no
+ * buffers (a frame of 96 bytes or more gets a view for zlib's crc32).
  */
 export class FrameEncoder {
   private buf: Buffer;

@@ -41,6 +41,8 @@ export interface PrintCall {
   readonly answerFingerprint: string | undefined;
   /** The answer's Lease-Remaining-Ms. */
   readonly leaseRemainingMs: number | undefined;
+  /** Set by the log when the print's record carries the answer: the idempotency store need not log it again. */
+  answerLogged: boolean;
 }
 
 /** A print that a restarted server had logged but not acknowledged (see `takeInDoubt`). */

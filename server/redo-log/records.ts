@@ -97,9 +97,10 @@ export interface LoggedPrintAnswer {
 
 /**
  * The HTTP body of a print's answer, byte for byte as the RemotePrint route
- * serialises it (fast-json-stringify writes the properties in schema order);
- * the server stores a logged print's answer with this body, so a replay after
- * recovery is the same text.
+ * serialises it (fast-json-stringify writes the properties in schema order).
+ * The live server stores the route's own text; recovery rebuilds a logged
+ * print's answer with this one, so a replay after a crash is the same text
+ * (a test compares the two).
  */
 export function printAnswerBody(result: { bytesWritten: number; offset: number; seq: number }): string {
   return `{"bytesWritten":${result.bytesWritten},"offset":${result.offset},"seq":${result.seq}}`;

@@ -178,22 +178,12 @@ export class RedoLog implements DurabilityLog {
 
   printing(handle: LoggedHandle, offset: number, bytes: Uint8Array, seq: number, call: PrintCall): void {
     const { idempotencyKey: key, answerFingerprint: fingerprint } = call;
-    const record: PrintRecord =
+    const answer =
       fingerprint === undefined
-        ? { type: 'print', handle: handle.id, offset, seq, key, bytes }
-        : {
-            type: 'print',
-            handle: handle.id,
-            offset,
-            seq,
-            key,
-            bytes,
-            answer: {
-              fingerprint,
-              leaseRemainingMs: call.leaseRemainingMs,
-              at: this.options.clock.now(),
-            },
-          };
+        ? undefined
+        : { fingerprint, leaseRemainingMs: call.leaseRemainingMs, at: this.options.clock.now() };
+    const record: PrintRecord = { type: 'print', handle: handle.id, offset, seq, key, bytes, answer };
+    call.answerLogged = answer !== undefined;
     // Buffered only: the handle table flushes once for all the prints of a turn, before writing their bytes.
     this.append(record, true, 'buffer');
     this.dirty.add(handle);

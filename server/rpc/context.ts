@@ -20,7 +20,7 @@ export interface CallContext {
    * redo-log/records.ts). Unset on JSON-RPC, whose stored answers are envelopes.
    */
   answerFingerprint: string | undefined;
-  /** Set by a method whose log record carries the call's answer: the idempotency store need not log it again. */
+  /** Set by the redo log when a print's record carries the call's answer: the idempotency store need not log it again. */
   answerLogged: boolean;
   /**
    * Set by a method whose promise settles within the turn of the event loop it

@@ -4,7 +4,7 @@
  * A timer per call (setTimeout, then clearTimeout when the call settles) cost
  * every asynchronous call two timer-list operations and an object, though
  * nearly all of them settle long before their deadline. Here pending races sit
- * in one heap of deadlines (the lease scheduler's) and a single timer is armed
+ * in one heap of deadlines (an ExpiryHeap, as the lease scheduler's) and a single timer is armed
  * for the earliest; a race that settles just leaves the heap. Calls arrive
  * with deadlines later than the ones already waiting, so the timer is rarely
  * re-armed; when it fires with nothing due it re-arms for the new earliest.

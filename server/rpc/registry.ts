@@ -18,7 +18,7 @@ export interface RegisteredMethod {
   readonly path: string;
   readonly requestRef: string;
   readonly responseRef: string;
-  /** Validates (and fills defaults of) a request for transports Fastify does not validate. */
+  /** Validates (and fills defaults of) a request: both transports' (Fastify's routes take it as their validator). */
   readonly validate: ValidateFunction;
   /**
    * Shapes a result by the response schema, as Fastify's serialiser does on the
@@ -77,7 +77,8 @@ export class MethodRegistry {
 /**
  * Runs one call: work whose deadline has passed is never started. Returns what
  * the implementation returns (a value, or a promise for async methods); the
- * transports race promises against the deadline with {@link settleBy}.
+ * transports race promises against the deadline with settleBy (deadlines.ts),
+ * unless the method settles within the turn (CallContext.settlesThisTurn).
  */
 export function invoke(method: RegisteredMethod, request: unknown, ctx: CallContext): unknown {
   if (ctx.deadline <= Date.now()) throw deadlineBeforeStartError();

@@ -106,7 +106,6 @@ export function filesService(state: FileState): FilesImplementation<CallContext>
       if (seq !== handle.lastSeq + 1) throw sequenceError(handle, seq);
       const bytes = decodeData(request.data, request.encoding);
       const printed = handles.print(handle, bytes, seq, ctx);
-      ctx.answerLogged = ctx.answerFingerprint !== undefined;
       ctx.settlesThisTurn = true;
       // Numbered now, so that the next print of this turn may follow it; a failed write takes it back.
       handle.lastSeq = seq;

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordOverheadBytes } from '../../server/idempotency/memory-store.js';
 import { ManualClock } from '../../server/index.js';
+import { printAnswerBody } from '../../server/redo-log/records.js';
 import { startTestServer, type TestServer, transports } from '../helpers/server.js';
 import { type Effects, send, slowService, statusOf } from './idempotency-fixtures.js';
 
@@ -167,6 +168,17 @@ describe.each(transports)('idempotency keys over %s', (t) => {
     expect(unkeyed.ok).toBe(false);
     expect(await content('closed.txt')).toBe('kept\n');
   });
+
+  it.runIf(t === 'http')(
+    'stores the print answer recovery would rebuild (printAnswerBody), byte for byte',
+    async () => {
+      const handle = await openAppend('answer.txt');
+      await send(s, t, 'Files.RemotePrint', { handle, data: 'first\n' });
+      const keyed = await send(s, t, 'Files.RemotePrint', { handle, data: 'second\n' }, fresh());
+      expect(keyed.ok).toBe(true);
+      expect(keyed.text).toBe(printAnswerBody({ bytesWritten: 7, offset: 6, seq: 2 }));
+    },
+  );
 
   it('refuses a malformed key with 400 naming Idempotency-Key', async () => {
     for (const bad of ['x'.repeat(256), 'caf\u00e9', ' ', '""']) {

@@ -102,6 +102,7 @@ const call = (idempotencyKey: string | undefined, answerFingerprint?: string, le
   idempotencyKey,
   answerFingerprint,
   leaseRemainingMs,
+  answerLogged: false,
 });
 
 /**
