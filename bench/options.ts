@@ -21,7 +21,7 @@ export interface SuiteOptions {
 
 /** The help text. */
 export const usage = `usage: npm run bench -- [options]
-  --quick               one short round of everything (a smoke run, ~1 min)
+  --quick               one short round of everything (a smoke run, ~2 min; its figures are not to be judged)
   --rounds N            rounds per variant, figures are medians (default 3)
   --seconds S           measured seconds per throughput run (default 3)
   --warmup S            warm-up seconds before each run (default 1)

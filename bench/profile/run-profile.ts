@@ -9,7 +9,13 @@ import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LoadResult } from '../load/http-load.js';
 import { startNoiseMeter, waitForQuiet } from '../quiet.js';
-import { loader, openLeasegateHandle, serverConfig, type Variant, variants } from '../sections/variants.js';
+import {
+  loader,
+  openLeasegateHandle,
+  serverConfig,
+  type Variant,
+  variantById,
+} from '../sections/variants.js';
 import { spawnServer } from '../servers/spawn.js';
 import type { SuiteContext } from '../suite-context.js';
 import { remotePrintFocus } from './focus.js';
@@ -101,8 +107,7 @@ export async function runProfiles(
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const results: ProfileResult[] = [];
   for (const id of ids) {
-    const variant = variants.find((v) => v.id === id);
-    if (variant === undefined) throw new Error(`no variant ${id} to profile`);
+    const variant = variantById(id);
     ctx.log(`  ${variant.label}: ${ctx.settings.profileSeconds} s under node --cpu-prof`);
     results.push(await profileOne(ctx, root, variant, join(ctx.resultsDir, 'profiles', stamp, variant.id)));
   }

@@ -23,14 +23,12 @@ export function checkGoals(
   const goals: GoalCheck[] = [];
   const keyed = find(throughput, 'leasegate-keys', 32);
   const plain = find(throughput, 'leasegate', 32);
-  if (keyed && plain) {
-    const cost = (keyed.cpuUsPerReq / plain.cpuUsPerReq - 1) * 100;
-    goals.push({
-      goal: 'a unique Idempotency-Key costs <= 10% (CPU us per call at 32 connections)',
-      measured: `${cost.toFixed(1)} %`,
-      met: cost <= 10,
-    });
-  }
+  const cpuCost = keyed && plain ? (keyed.cpuUsPerReq / plain.cpuUsPerReq - 1) * 100 : undefined;
+  goals.push({
+    goal: 'a unique Idempotency-Key costs <= 10% (CPU us per call at 32 connections)',
+    measured: cpuCost === undefined ? 'not measured' : `${cpuCost.toFixed(1)} %`,
+    met: cpuCost === undefined ? undefined : cpuCost <= 10,
+  });
   const keyCost = instructions?.keyCostPct;
   goals.push({
     goal: 'the same in main-thread instructions per call (callgrind)',

@@ -53,7 +53,7 @@ async function runCompanion(ctx: SuiteContext, name: string): Promise<CompanionR
   return { name, exitCode, seconds, output };
 }
 
-/** Runs every companion script that exists, one after the other. */
+/** Runs each companion script, one after the other. */
 export async function runCompanions(ctx: SuiteContext): Promise<CompanionResult[]> {
   const results: CompanionResult[] = [];
   for (const name of companionScripts) results.push(await runCompanion(ctx, name));

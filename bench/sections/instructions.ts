@@ -20,9 +20,10 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { fixed, renderTable } from '../report/table.js';
 import { spawnServer } from '../servers/spawn.js';
 import type { SuiteContext } from '../suite-context.js';
-import { loader, openLeasegateHandle, serverConfig, variants } from './variants.js';
+import { loader, openLeasegateHandle, serverConfig, variantById } from './variants.js';
 
 /** One variant's count. */
 export interface InstructionRun {
@@ -78,8 +79,7 @@ export async function runInstructions(ctx: SuiteContext): Promise<InstructionsRe
   const countSeconds = ctx.quick ? 4 : 10;
   const runs: InstructionRun[] = [];
   for (const id of ['leasegate', 'leasegate-keys']) {
-    const variant = variants.find((v) => v.id === id);
-    if (variant === undefined) throw new Error(`no variant ${id}`);
+    const variant = variantById(id);
     const dir = join(ctx.workDir, `callgrind-${id}`);
     mkdirSync(dir, { recursive: true });
     const out = join(dir, 'callgrind.out');
@@ -97,15 +97,18 @@ export async function runInstructions(ctx: SuiteContext): Promise<InstructionsRe
     try {
       const handle = await openLeasegateHandle(server.port);
       const load = await loader(variant, server, handle, connections);
-      await load.run(warmSeconds);
-      const control = (...args: string[]) =>
-        execFileSync('callgrind_control', [...args, String(server.pid)], { stdio: 'ignore' });
-      control('-i', 'on');
-      const result = await load.run(countSeconds);
-      control('-i', 'off');
-      control('-d');
-      load.close();
-      const calls = result.ok;
+      let calls: number;
+      try {
+        await load.run(warmSeconds);
+        const control = (...args: string[]) =>
+          execFileSync('callgrind_control', [...args, String(server.pid)], { stdio: 'ignore' });
+        control('-i', 'on');
+        calls = (await load.run(countSeconds)).ok;
+        control('-i', 'off');
+        control('-d');
+      } finally {
+        load.close();
+      }
       const totals = dumpTotals(out);
       const instructionsPerCall = totals.main / calls;
       const allThreadsPerCall = totals.all / calls;
@@ -128,14 +131,19 @@ export async function runInstructions(ctx: SuiteContext): Promise<InstructionsRe
 /** The section's table. */
 export function formatInstructions(result: InstructionsResult): string {
   if (result.runs.length === 0) return `instructions per call: ${result.note ?? 'not measured'}`;
-  const lines = result.runs.map(
-    (r) =>
-      `${r.label.padEnd(28)} ${String(r.calls).padStart(6)}  ${Math.round(r.instructionsPerCall).toString().padStart(16)}` +
-      `  ${Math.round(r.allThreadsPerCall).toString().padStart(16)}`,
+  const table = renderTable(
+    [
+      `RemotePrint under callgrind, ${connections} connections`,
+      'calls',
+      'main thread/call',
+      'all threads/call',
+    ],
+    result.runs.map((r) => [
+      r.label,
+      String(r.calls),
+      fixed(r.instructionsPerCall, 0),
+      fixed(r.allThreadsPerCall, 0),
+    ]),
   );
-  return [
-    `RemotePrint under callgrind (${connections} conns)  calls  main thread/call  all threads/call`,
-    ...lines,
-    `a key costs ${result.keyCostPct?.toFixed(1)} % more main-thread instructions per call`,
-  ].join('\n');
+  return `${table}\na key costs ${fixed(result.keyCostPct, 1)} % more main-thread instructions per call`;
 }

@@ -33,6 +33,13 @@ export const variants: readonly Variant[] = [
   { id: 'grpc', label: 'grpc-js RemotePrint', server: 'grpc', transport: 'grpc' },
 ];
 
+/** The variant with `id` (throws for an unknown one). */
+export function variantById(id: string): Variant {
+  const variant = variants.find((v) => v.id === id);
+  if (variant === undefined) throw new Error(`no variant ${id}`);
+  return variant;
+}
+
 /** The JSON configuration of a variant's server child, with its files under `dir`. */
 export function serverConfig(variant: Variant, dir: string): object {
   if (variant.server === 'leasegate') return { root: join(dir, 'root'), stateDir: join(dir, 'state') };
