@@ -11,7 +11,7 @@ export interface Principal {
 }
 
 /** One entry of the tokens file. */
-interface TokenEntry {
+export interface TokenEntry {
   principal: string;
   readOnly?: boolean;
   root?: string;

@@ -1,5 +1,4 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient, type LeasegateClient, openHandle, RpcError } from '../../client/index.js';
@@ -284,16 +283,11 @@ describe('print sequencing', () => {
 
 describe('a bearer token', () => {
   let server: TestServer;
-  let tokensDir: string;
   beforeAll(async () => {
-    tokensDir = await mkdtemp(join(tmpdir(), 'leasegate-client-tokens-'));
-    const tokens = join(tokensDir, 'tokens.json');
-    await writeFile(tokens, JSON.stringify({ 'client-secret': { principal: 'dana' } }));
-    server = await startTestServer({ tokens });
+    server = await startTestServer({ tokenTable: { 'client-secret': { principal: 'dana' } } });
   });
   afterAll(async () => {
     await server.close();
-    await rm(tokensDir, { recursive: true, force: true });
   });
 
   it('is sent on every call with token, and its absence is unauthenticated', async () => {

@@ -4,13 +4,14 @@
  * transports and remember every reply, so a test file can check that no reply
  * ever names the server's absolute root path.
  */
-import { mkdtemp, realpath, rm } from 'node:fs/promises';
+import { mkdtemp, realpath, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { request } from 'undici';
+import type { TokenEntry } from '../../server/auth/principals.js';
 import { type BuildOptions, buildServer } from '../../server/index.js';
 
 /** One reply as a test sees it. */
@@ -93,12 +94,23 @@ export interface TestServer {
 
 let rpcId = 0;
 
-/** Starts a server on 127.0.0.1:0 with a fresh temporary root; options override the defaults. */
+/**
+ * Starts a server on 127.0.0.1:0 with a fresh temporary root; options override the defaults.
+ * `tokenTable`: the tokens file's contents, written into the server's temporary folder.
+ */
 export async function startTestServer(
-  options: Omit<BuildOptions, 'root'> & { root?: string; unixSocket?: boolean } = {},
+  options: Omit<BuildOptions, 'root'> & {
+    root?: string;
+    unixSocket?: boolean;
+    tokenTable?: Record<string, TokenEntry>;
+  } = {},
 ): Promise<TestServer> {
-  const { unixSocket, ...build } = options;
+  const { unixSocket, tokenTable, ...build } = options;
   const dir = await realpath(await mkdtemp(join(tmpdir(), 'leasegate-test-')));
+  if (tokenTable !== undefined) {
+    build.tokens = join(dir, 'tokens.json');
+    await writeFile(build.tokens, JSON.stringify(tokenTable));
+  }
   const root = join(dir, 'root');
   const app = await buildServer({ root, stateDir: join(dir, 'state'), logLevel: 'silent', ...build });
   await app.listen({ host: '127.0.0.1', port: 0 });

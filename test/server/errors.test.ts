@@ -4,8 +4,7 @@
  * with `data.code`, the reason and the named field. And no error message ever
  * names the server's absolute root path.
  */
-import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allCodes, type Code, codeInfo, JsonRpcError } from '../../common/codes.js';
@@ -432,19 +431,14 @@ describe('errors of the default server', () => {
 
 describe('authentication and authorization (tokens file)', () => {
   let s: TestServer;
-  let tokensDir: string;
   beforeAll(async () => {
-    tokensDir = await mkdtemp(join(tmpdir(), 'leasegate-tokens-'));
-    const tokens = join(tokensDir, 'tokens.json');
-    await writeFile(
-      tokens,
-      JSON.stringify({
+    s = await startTestServer({
+      tokenTable: {
         tok: { principal: 'alice' },
         ro: { principal: 'bob', readOnly: true },
         sub: { principal: 'carol', root: 'carol' },
-      }),
-    );
-    s = await startTestServer({ tokens });
+      },
+    });
     await mkdir(join(s.root, 'shared'), { recursive: true });
     await writeFile(join(s.root, 'shared/readme.txt'), 'read me');
     await mkdir(join(s.root, 'carol'), { recursive: true });
@@ -452,7 +446,6 @@ describe('authentication and authorization (tokens file)', () => {
   afterAll(async () => {
     expect(s.leaks()).toEqual([]);
     await s.close();
-    await rm(tokensDir, { recursive: true, force: true });
   });
   const as = (token: string) => ({ authorization: `Bearer ${token}` });
 

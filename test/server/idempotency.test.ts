@@ -2,7 +2,7 @@
  * Idempotency keys over both transports (contract section 6): each rule as its
  * own test, against a real server, real files and a user-level slow service.
  */
-import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordOverheadBytes } from '../../server/idempotency/memory-store.js';
@@ -413,11 +413,9 @@ describe.each(transports)('retention and bounds over %s', (t) => {
 describe.each(transports)('keys scoped by principal over %s', (t) => {
   let scoped: TestServer;
   beforeAll(async () => {
-    const dir = join(s.dir, `tokens-${t}`);
-    await mkdir(dir, { recursive: true });
-    const tokens = join(dir, 'tokens.json');
-    await writeFile(tokens, JSON.stringify({ tokA: { principal: 'alice' }, tokB: { principal: 'bob' } }));
-    scoped = await startTestServer({ tokens });
+    scoped = await startTestServer({
+      tokenTable: { tokA: { principal: 'alice' }, tokB: { principal: 'bob' } },
+    });
   });
   afterAll(async () => {
     await scoped.close();

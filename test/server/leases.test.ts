@@ -2,33 +2,25 @@
  * The Leases service and the expiry scheduler on fake time: a real server over
  * HTTP and JSON-RPC, a ManualClock, and `leases.sweep(now)` called directly.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../server/index.js';
 import { startTestServer, type TestServer, type Transport, transports } from '../helpers/server.js';
 
 const clock = new ManualClock();
 let s: TestServer;
-let tokensDir: string;
 const alice = { authorization: 'Bearer alice-token' };
 const bob = { authorization: 'Bearer bob-token' };
 
 beforeAll(async () => {
-  tokensDir = await mkdtemp(join(tmpdir(), 'leasegate-tokens-'));
-  const tokens = join(tokensDir, 'tokens.json');
-  await writeFile(
-    tokens,
-    JSON.stringify({ 'alice-token': { principal: 'alice' }, 'bob-token': { principal: 'bob' } }),
-  );
-  s = await startTestServer({ clock, tokens });
+  s = await startTestServer({
+    clock,
+    tokenTable: { 'alice-token': { principal: 'alice' }, 'bob-token': { principal: 'bob' } },
+  });
 });
 
 afterAll(async () => {
   expect(s.leaks()).toEqual([]);
   await s.close();
-  await rm(tokensDir, { recursive: true, force: true });
 });
 
 const leases = () => s.app.leasegate.leases;
