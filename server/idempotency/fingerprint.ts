@@ -28,7 +28,9 @@ export function fingerprint(transport: 'http' | 'jsonrpc', method: string, reque
 /**
  * The first fingerprint (SHA-256 of the canonical JSON, 32 characters), which
  * redo logs and checkpoints written before {@link fingerprint} hold: a retry
- * across the upgrade is checked against it (see run-once.ts).
+ * across the upgrade is checked against it (see run-once.ts). It, canonicalJson
+ * and the fallback can go once no deployment holds records older than their
+ * retention (24 h by default) from a server before this one.
  */
 export function legacyFingerprint(transport: 'http' | 'jsonrpc', method: string, request: unknown): string {
   return hash('sha256', `${transport} ${method}\n${canonicalJson(request)}`, 'binary');

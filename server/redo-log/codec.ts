@@ -96,9 +96,7 @@ export class FrameEncoder {
         this.str(record.handle).f64(record.offset).f64(record.seq).optStr(record.key).raw(record.bytes);
         if (record.answer !== undefined) {
           const { fingerprint, leaseRemainingMs, at } = record.answer;
-          this.str(fingerprint)
-            .f64(leaseRemainingMs ?? Number.NaN)
-            .f64(at);
+          this.str(fingerprint).optF64(leaseRemainingMs).f64(at);
         }
         break;
       case 'print-abort':
@@ -112,7 +110,7 @@ export class FrameEncoder {
         break;
       case 'idem':
         this.str(record.scope).str(record.key).str(record.fingerprint).u32(record.status).str(record.body);
-        this.f64(record.leaseRemainingMs ?? Number.NaN).f64(record.completedAt);
+        this.optF64(record.leaseRemainingMs).f64(record.completedAt);
         break;
       case 'end':
         this.f64(record.count);
@@ -172,6 +170,11 @@ export class FrameEncoder {
   private optStr(s: string | undefined): this {
     if (s === undefined) return this.u8(0);
     return this.u8(1).str(s);
+  }
+
+  /** A number that may be missing, as NaN (the fields it is used for are never NaN). */
+  private optF64(n: number | undefined): this {
+    return this.f64(n ?? Number.NaN);
   }
 
   private raw(bytes: Uint8Array): this {
@@ -248,6 +251,10 @@ class Reader {
   optStr(): string | undefined {
     return this.u8() === 0 ? undefined : this.str();
   }
+  optF64(): number | undefined {
+    const n = this.f64();
+    return Number.isNaN(n) ? undefined : n;
+  }
   raw(): Buffer {
     const n = this.u32();
     if (this.pos + n > this.b.length) throw new RangeError('bytes past the end of the record');
@@ -309,11 +316,10 @@ function decodeFields(tag: number, r: Reader): LogRecord {
     }
     case tags.print:
     case answeredPrintTag: {
-      const print = { handle: r.str(), offset: r.f64(), seq: r.f64(), key: r.optStr(), bytes: r.raw() };
-      if (tag === tags.print) return { type: 'print', ...print };
-      const [fingerprint, remaining, at] = [r.str(), r.f64(), r.f64()];
-      const leaseRemainingMs = Number.isNaN(remaining) ? undefined : remaining;
-      return { type: 'print', ...print, answer: { fingerprint, leaseRemainingMs, at } };
+      const [handle, offset, seq, key, bytes] = [r.str(), r.f64(), r.f64(), r.optStr(), r.raw()];
+      const answer =
+        tag === tags.print ? undefined : { fingerprint: r.str(), leaseRemainingMs: r.optF64(), at: r.f64() };
+      return { type: 'print', handle, offset, seq, key, bytes, answer };
     }
     case tags['print-abort']:
       return { type: 'print-abort', handle: r.str(), offset: r.f64(), seq: r.f64() };
@@ -323,7 +329,6 @@ function decodeFields(tag: number, r: Reader): LogRecord {
       return { type: 'remove', abs: r.str() };
     case tags.idem: {
       const [scope, key, fingerprint, status, body] = [r.str(), r.str(), r.str(), r.u32(), r.str()];
-      const remaining = r.f64();
       return {
         type: 'idem',
         scope,
@@ -331,7 +336,7 @@ function decodeFields(tag: number, r: Reader): LogRecord {
         fingerprint,
         status,
         body,
-        leaseRemainingMs: Number.isNaN(remaining) ? undefined : remaining,
+        leaseRemainingMs: r.optF64(),
         completedAt: r.f64(),
       };
     }
