@@ -42,6 +42,16 @@ interface HandleGroup {
 
 /** Queues prints and writes them at the end of the turn (or sooner, on `flush`). */
 export class PrintBatch {
+  /**
+   * A fresh Map every turn, never `clear()`ed: V8's Map.clear leaves the old
+   * hash table pointing at the new one, with its entries still in it, and
+   * allocates the new table in the old generation when the old one is there.
+   * A scavenge takes every old object as alive, so each turn's groups were
+   * kept through two scavenges by the cleared tables before them and promoted
+   * (366 bytes a call, 2.3 ms scavenges every ~500 calls at one connection,
+   * where a bare Fastify route promoted 2 bytes; --trace-gc-nvp). With a new
+   * Map, the old one and its table simply die: 26 bytes a call, 0.6 ms.
+   */
   private queue = new Map<Handle, HandleGroup>();
   private scheduled = false;
 
@@ -82,7 +92,7 @@ export class PrintBatch {
   flush(): void {
     if (this.queue.size === 0) return;
     const groups = [...this.queue.values()];
-    this.queue.clear();
+    this.queue = new Map(); // not clear(): see `queue`
     const planned: HandleGroup[] = [];
     for (const group of groups) {
       try {
