@@ -83,6 +83,21 @@ describe('MemoryIdempotencyStore', () => {
     expect(store.stats().bytes).toBe(recordBytes('p\nk', 'fp', ''));
   });
 
+  it('ignores a claim once it is spent: an abandoned claim cannot complete the next record of its key', () => {
+    const { store } = make();
+    const first = ticket(store.begin('p', 'k', 'fp'));
+    store.abandon(first);
+    const second = ticket(store.begin('p', 'k', 'fp'));
+    store.complete(first, ok('{"from":"first"}'));
+    store.abandon(first);
+    expect(store.get('p', 'k')).toEqual({ fingerprint: 'fp', response: undefined });
+    store.complete(second, ok('{"from":"second"}'));
+    store.complete(second, ok('{"again":true}'));
+    const replay = store.begin('p', 'k', 'fp');
+    expect(replay.state === 'replay' && replay.response.body).toBe('{"from":"second"}');
+    expect(store.stats()).toMatchObject({ entries: 1, bytes: recordBytes('p\nk', 'fp', '{"from":"second"}') });
+  });
+
   it('expires a completed record after retention, counted from completion', () => {
     const { clock, store } = make({ retentionMs: 1_000 });
     const t = ticket(store.begin('p', 'k', 'fp'));
