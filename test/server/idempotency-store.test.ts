@@ -95,7 +95,10 @@ describe('MemoryIdempotencyStore', () => {
     store.complete(second, ok('{"again":true}'));
     const replay = store.begin('p', 'k', 'fp');
     expect(replay.state === 'replay' && replay.response.body).toBe('{"from":"second"}');
-    expect(store.stats()).toMatchObject({ entries: 1, bytes: recordBytes('p\nk', 'fp', '{"from":"second"}') });
+    expect(store.stats()).toMatchObject({
+      entries: 1,
+      bytes: recordBytes('p\nk', 'fp', '{"from":"second"}'),
+    });
   });
 
   it('expires a completed record after retention, counted from completion', () => {
