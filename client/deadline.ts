@@ -3,8 +3,30 @@
  * each attempt gets a signal that fires on whichever comes first, and every
  * wait between attempts ends early on abort.
  */
+import { EventEmitter } from 'node:events';
 import type { RpcError } from '../common/rpc-error.js';
 import { canceledError, deadlineError } from './errors.js';
+
+/**
+ * What undici watches to abort one attempt: an EventEmitter with a `reason`,
+ * which undici takes as a request's signal (documented beside AbortSignal),
+ * rather than an AbortController. On Node 20 every AbortSignal outlives two
+ * scavenges and is promoted to the old generation, listeners or not: a loop
+ * making one AbortController per turn promoted 356 bytes a turn against 18
+ * without, and a sequential typed client promoted 846 bytes a call, with 3 ms
+ * scavenges every ~500 calls (--trace-gc-nvp). This does not.
+ */
+export class AttemptAbort extends EventEmitter {
+  /** Why the attempt was aborted (undici fails the request with it); undefined until then. */
+  reason: unknown = undefined;
+
+  /** Aborts the attempt (once). */
+  abort(reason: unknown): void {
+    if (this.reason !== undefined) return;
+    this.reason = reason;
+    this.emit('abort');
+  }
+}
 
 /** The time source of deadlines (monotonic). */
 export const monotonicNow = (): number => performance.now();
@@ -34,17 +56,17 @@ export class CallDeadline {
   }
 
   /** A signal for one attempt that fires on abort or at the deadline; call `dispose` when the attempt ends. */
-  attemptSignal(): { signal: AbortSignal; dispose: () => void } {
-    const controller = new AbortController();
-    const onAbort = () => controller.abort(this.#signal?.reason);
+  attemptSignal(): { signal: AttemptAbort; dispose: () => void } {
+    const signal = new AttemptAbort();
+    const onAbort = () => signal.abort(this.#signal?.reason);
     this.#signal?.addEventListener('abort', onAbort, { once: true });
     const remaining = this.remainingMs();
     const timer = Number.isFinite(remaining)
-      ? setTimeout(() => controller.abort(deadlineError(this.timeoutMs)), remaining)
+      ? setTimeout(() => signal.abort(deadlineError(this.timeoutMs)), remaining)
       : undefined;
     timer?.unref();
     return {
-      signal: controller.signal,
+      signal,
       dispose: () => {
         if (timer) clearTimeout(timer);
         this.#signal?.removeEventListener('abort', onAbort);

@@ -5,6 +5,7 @@
  */
 import { Pool } from 'undici';
 import { Header } from '../common/headers.js';
+import type { AttemptAbort } from './deadline.js';
 import type { ResponseHeaders } from './errors.js';
 import type { ResolvedTransportOptions } from './options.js';
 
@@ -45,7 +46,7 @@ export class HttpTransport {
     path: string,
     body: string,
     headers: Record<string, string>,
-    signal: AbortSignal,
+    signal: AttemptAbort,
   ): Promise<TransportReply> {
     const response = await this.#pool.request({
       method: 'POST',
