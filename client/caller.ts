@@ -62,11 +62,11 @@ export function createUnaryCaller(parts: UnaryCallerParts): Caller {
       const stop = deadline.stopError();
       if (stop) throw stop;
       if (parts.isClosed()) throw closedError();
-      const headers: Record<string, string> = {};
-      if (key !== undefined) headers[Header.IdempotencyKey] = key;
+      const headers: string[] = [];
+      if (key !== undefined) headers.push(Header.IdempotencyKey, key);
       const remaining = deadline.remainingMs();
       if (Number.isFinite(remaining))
-        headers[Header.RpcTimeoutMs] = String(Math.max(1, Math.floor(remaining)));
+        headers.push(Header.RpcTimeoutMs, String(Math.max(1, Math.floor(remaining))));
       const attempt = deadline.attemptSignal();
       let reply: Awaited<ReturnType<HttpTransport['post']>>;
       try {

@@ -57,9 +57,11 @@ export async function openHandle(
     lease,
     print: (data, printOptions) => {
       const { encoding, ...callOptions } = printOptions ?? {};
-      return client.files.remotePrint({ handle, data, ...(encoding ? { encoding } : {}) }, callOptions);
+      // No object spreads on a per-call path: see PrintSequencer.
+      return client.files.remotePrint(encoding ? { handle, data, encoding } : { handle, data }, callOptions);
     },
-    read: (readRequest, readOptions) => client.files.remoteRead({ ...readRequest, handle }, readOptions),
+    read: (readRequest, readOptions) =>
+      client.files.remoteRead(Object.assign({}, readRequest, { handle }), readOptions),
     close,
     [Symbol.asyncDispose]: () => close(),
   };

@@ -20,16 +20,24 @@ export interface TransportReply {
 export class HttpTransport {
   readonly #pool: Pool;
   readonly #options: ResolvedTransportOptions;
-  /** The headers every request carries, built once. */
-  readonly #fixedHeaders: Readonly<Record<string, string>>;
+  /**
+   * The headers every request carries, built once, as undici's flat list of
+   * names and values. A call's own headers are appended to a copy of it; an
+   * object spread of the two (`{ ...fixed, ...own }`) made each call's
+   * objects outlive scavenges and be promoted (185 bytes a call in a
+   * sequential run, --trace-gc-nvp), which the list does not.
+   */
+  readonly #fixedHeaders: readonly string[];
 
   constructor(options: ResolvedTransportOptions) {
     this.#options = options;
-    this.#fixedHeaders = {
-      'content-type': 'application/json',
-      accept: 'application/json',
-      ...(options.token === undefined ? {} : { [Header.Authorization]: `Bearer ${options.token}` }),
-    };
+    this.#fixedHeaders = [
+      'content-type',
+      'application/json',
+      'accept',
+      'application/json',
+      ...(options.token === undefined ? [] : [Header.Authorization, `Bearer ${options.token}`]),
+    ];
     this.#pool = new Pool(options.origin, {
       connections: options.connections,
       ...(options.socketPath ? { connect: { socketPath: options.socketPath } } : {}),
@@ -41,17 +49,20 @@ export class HttpTransport {
     return `${this.#options.pathPrefix}/v1/${service}/${method}`;
   }
 
-  /** POSTs `body` (JSON text) to `path` with the fixed headers and `headers`; resolves with the whole reply, whatever its status. */
+  /**
+   * POSTs `body` (JSON text) to `path` with the fixed headers and `headers`
+   * (names and values, alternating); resolves with the whole reply, whatever its status.
+   */
   async post(
     path: string,
     body: string,
-    headers: Record<string, string>,
+    headers: readonly string[],
     signal: AttemptAbort,
   ): Promise<TransportReply> {
     const response = await this.#pool.request({
       method: 'POST',
       path,
-      headers: { ...this.#fixedHeaders, ...headers },
+      headers: this.#fixedHeaders.concat(headers),
       body,
       signal,
     });
