@@ -169,7 +169,8 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
   inFlight(ticket: IdempotencyTicket): { scope: string; key: string; fingerprint: string } | undefined {
     const { mapKey, record } = ticket as Claim;
     if (record.status !== 0) return undefined;
-    return { ...splitScopedKey(mapKey), fingerprint: record.fingerprint };
+    const { scope, key } = splitScopedKey(mapKey);
+    return { scope, key, fingerprint: record.fingerprint };
   }
 
   get(scope: string, key: string): IdempotencyRecordView | undefined {

@@ -47,3 +47,23 @@ export function callContext(
     settlesThisTurn: false,
   };
 }
+
+/**
+ * A copy of `base` for one call of a JSON-RPC batch, with nothing of an
+ * earlier call's outcome. Built field by field, not by an object spread: on
+ * Node 20 a spread's result outlives scavenges and is promoted with what it
+ * holds (see client/sequencer.ts for the figures).
+ */
+export function batchCallContext(base: CallContext): CallContext {
+  return {
+    principal: base.principal,
+    readOnly: base.readOnly,
+    sandbox: base.sandbox,
+    deadline: base.deadline,
+    idempotencyKey: base.idempotencyKey,
+    leaseRemainingMs: undefined,
+    answerFingerprint: base.answerFingerprint,
+    answerLogged: base.answerLogged,
+    settlesThisTurn: base.settlesThisTurn,
+  };
+}

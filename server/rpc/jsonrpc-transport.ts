@@ -8,7 +8,7 @@ import { fingerprint, legacyFingerprint } from '../idempotency/fingerprint.js';
 import { isFinal, keyMissingError } from '../idempotency/policy.js';
 import { type RunOutcome, runOnce } from '../idempotency/run-once.js';
 import type { IdempotencyStore, StoredResponse } from '../idempotency/store.js';
-import { callContext } from './call-context.js';
+import { batchCallContext, callContext } from './call-context.js';
 import type { CallContext } from './context.js';
 import { settleBy } from './deadlines.js';
 import { sendStored } from './http-transport.js';
@@ -185,7 +185,7 @@ export function registerJsonRpcTransport(app: FastifyInstance, options: JsonRpcT
         run.responses[run.next++] = message.response;
         continue;
       }
-      const ctx: CallContext = { ...base, leaseRemainingMs: undefined };
+      const ctx = batchCallContext(base);
       const started = performance.now();
       let out: unknown;
       try {
