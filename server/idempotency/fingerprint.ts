@@ -276,20 +276,24 @@ function finish(): string {
   h2 = (h2 + h1) | 0;
   h3 = (h3 + h1) | 0;
   h4 = (h4 + h1) | 0;
-  spell(h1, 0);
-  spell(h2, 4);
-  spell(h3, 8);
-  spell(h4, 12);
-  return String.fromCharCode.apply(null, digest as unknown as number[]);
-}
-
-/** The 16 bytes of a fingerprint, low byte of h1 first. */
-const digest = new Uint8Array(16);
-
-/** Writes a 32-bit word's bytes, low first (a Uint8Array keeps the low 8 bits of what it is given). */
-function spell(word: number, at: number): void {
-  digest[at] = word;
-  digest[at + 1] = word >>> 8;
-  digest[at + 2] = word >>> 16;
-  digest[at + 3] = word >>> 24;
+  // Sixteen explicit arguments: fromCharCode.apply over a typed array went through V8's
+  // generic list-from-array path (~800 of the fingerprint's instructions in the server).
+  return String.fromCharCode(
+    h1 & 0xff,
+    (h1 >>> 8) & 0xff,
+    (h1 >>> 16) & 0xff,
+    h1 >>> 24,
+    h2 & 0xff,
+    (h2 >>> 8) & 0xff,
+    (h2 >>> 16) & 0xff,
+    h2 >>> 24,
+    h3 & 0xff,
+    (h3 >>> 8) & 0xff,
+    (h3 >>> 16) & 0xff,
+    h3 >>> 24,
+    h4 & 0xff,
+    (h4 >>> 8) & 0xff,
+    (h4 >>> 16) & 0xff,
+    h4 >>> 24,
+  );
 }
