@@ -101,6 +101,21 @@ describe('fingerprint', () => {
       hex(legacyFingerprint('http', 'Files.RemotePrint', { handle: 'h_1', data: 'hello\n', seq: 3 })),
     ).toBe('a5169fdb18c63eae141806d392bc0de28a1c15c4a8f4ab78d410164b964e9343');
   });
+
+  it('hashes a request of megabytes like any other, and small ones the same after it', () => {
+    // 1.5 million UTF-16 units: far more words than the reused array keeps between fingerprints.
+    const big = { handle: 'h_1', data: 'ab'.repeat(750_000) };
+    const first = fp(big);
+    // The value the version before this one (which mixed blocks as they filled) gives.
+    expect(hex(first)).toBe('e4a3c25d1129540727e17e6965f7b623');
+    expect(fp({ handle: 'h_1', data: 'hello\n', seq: 3 })).toBe(
+      fp({ seq: 3, data: 'hello\n', handle: 'h_1' }),
+    );
+    expect(hex(fp({ handle: 'h_1', data: 'hello\n', seq: 3 }))).toBe('75234e7ad4760454d9f76250351be295');
+    expect(fp({ handle: 'h_1', data: 'ab'.repeat(750_000) })).toBe(first);
+    expect(fp({ handle: 'h_1', data: `${'ab'.repeat(749_999)}ac` })).not.toBe(first);
+    expect(fp({ handle: 'h_1', data: `${'ab'.repeat(750_000)}a` })).not.toBe(first);
+  });
 });
 
 describe('a record logged with the first fingerprint (before an upgrade)', () => {
