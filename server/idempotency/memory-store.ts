@@ -32,9 +32,10 @@ const sweepEvery = 1024;
 /**
  * One record. Compact on purpose (it is kept for a day, by the hundred
  * thousand): five fields of flat strings and small integers, no request
- * objects, no closures. `status` 0 means in flight (-1: abandoned, no longer held); `at` is ms since the
- * store's epoch (a small integer for 12 days of uptime, so V8 keeps it
- * unboxed), the arrival time while in flight and the completion time after.
+ * objects, no closures. `status` 0 means in flight (-1: abandoned, and no
+ * longer held); `at` is ms since the store's epoch (a small integer for 12
+ * days of uptime, so V8 keeps it unboxed), the arrival time while in flight
+ * and the completion time after.
  */
 class MemoryRecord implements StoredResponse {
   status = 0;
