@@ -91,10 +91,10 @@ export class PrintBatch {
   /** Writes every queued print now (a close, a shutdown and the end of the turn call it). */
   flush(): void {
     if (this.queue.size === 0) return;
-    const groups = [...this.queue.values()];
+    const groups = this.queue;
     this.queue = new Map(); // not clear(): see `queue`
     const planned: HandleGroup[] = [];
-    for (const group of groups) {
+    for (const group of groups.values()) {
       try {
         this.plan(group);
         planned.push(group);
