@@ -1,14 +1,16 @@
 /**
  * Sequential latency (one call at a time) of RemotePrint through the typed
  * client, beside raw undici requests to the same server (what the client adds)
- * and the disk's own fdatasync latency (the floor of any fsync'd write).
+ * and the disk's own fdatasync latency (the floor of any fsync'd write). The
+ * calls are made and timed in a child process (bench/load/sequential-client.ts).
  */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { closeSync, fdatasyncSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { Pool } from 'undici';
-import { createClient } from '../../client/index.js';
+import type { SequentialJob, SequentialMessage } from '../load/sequential-client.js';
 import { measureQuietly, startNoiseMeter } from '../quiet.js';
-import { spawnServer } from '../servers/spawn.js';
+import { extension, loaderFlags, spawnServer } from '../servers/spawn.js';
 import { median, Samples } from '../stats.js';
 import { benchLine, type SuiteContext } from '../suite-context.js';
 
@@ -64,38 +66,40 @@ export interface SequentialResult {
   readonly fdatasync: FsyncProbe;
 }
 
-type Print = () => Promise<unknown>;
-
-async function typedClientPrinter(port: number): Promise<{ print: Print; close: () => Promise<void> }> {
-  const client = createClient({ baseUrl: `http://127.0.0.1:${port}` });
-  const { handle } = await client.files.remoteOpen({ path: 'seq.log', mode: 'append', create: true });
-  return { print: () => client.files.remotePrint({ handle, data: benchLine }), close: () => client.close() };
-}
-
-async function undiciPrinter(port: number): Promise<{ print: Print; close: () => Promise<void> }> {
-  const pool = new Pool(`http://127.0.0.1:${port}`, { connections: 1 });
-  const post = async (path: string, body: object): Promise<unknown> => {
-    const reply = await pool.request({
-      method: 'POST',
-      path,
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-    const text = await reply.body.text();
-    if (reply.statusCode !== 200) throw new Error(`${path} failed: ${reply.statusCode} ${text}`);
-    return JSON.parse(text);
-  };
-  const { handle } = (await post('/v1/Files/RemoteOpen', {
-    path: 'seq.log',
-    mode: 'append',
-    create: true,
-  })) as {
-    handle: string;
-  };
-  return {
-    print: () => post('/v1/Files/RemotePrint', { handle, data: benchLine }),
-    close: () => pool.close(),
-  };
+/**
+ * Runs the calls in a child of their own (bench/load/sequential-client.ts),
+ * which inherits the suite's pinning to the load core: warm-up there, then
+ * the measured calls between the noise meter's start and stop.
+ */
+async function clientRun(
+  job: SequentialJob,
+  serverPid: number,
+): Promise<{ calls: number; p50Ms: number; p99Ms: number; otherCpuPct: number | undefined }> {
+  const script = new URL(`../load/sequential-client${extension}`, import.meta.url).pathname;
+  const child = spawn(process.execPath, [...loaderFlags, script, JSON.stringify(job)], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const exited = once(child, 'exit');
+  const next = (): Promise<SequentialMessage> =>
+    Promise.race([
+      once(child, 'message').then(([message]) => message as SequentialMessage),
+      exited.then(([code]) => {
+        throw new Error(`the sequential client exited early (code ${code})`);
+      }),
+    ]);
+  try {
+    const warm = await next();
+    if (warm.type !== 'warm') throw new Error(`the sequential client sent ${warm.type} before warm`);
+    const noise = startNoiseMeter([serverPid, child.pid as number]);
+    child.send('go');
+    const done = await next();
+    const otherCpuPct = noise.stop();
+    if (done.type !== 'done') throw new Error(`the sequential client sent ${done.type} instead of done`);
+    await exited;
+    return { calls: done.calls, p50Ms: done.p50Ms, p99Ms: done.p99Ms, otherCpuPct };
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
 }
 
 async function measureSequential(
@@ -111,27 +115,18 @@ async function measureSequential(
     ctx.pinning,
   );
   try {
-    const printer =
-      variant.via === 'typed-client'
-        ? await typedClientPrinter(server.port)
-        : await undiciPrinter(server.port);
-    try {
-      // A fresh server needs a few thousand calls before its hot path is optimised (p99 is JIT time before that).
-      const warmUntil = performance.now() + ctx.settings.warmupSeconds * 1000;
-      for (let i = 0; i < ctx.settings.sequentialWarmup || performance.now() < warmUntil; i++)
-        await printer.print();
-      const samples = new Samples();
-      const noise = startNoiseMeter([server.pid]);
-      for (let i = 0; i < ctx.settings.sequentialCalls; i++) {
-        const t0 = performance.now();
-        await printer.print();
-        samples.add(performance.now() - t0);
-      }
-      const otherCpuPct = noise.stop();
-      return { variant: variant.id, round, calls: samples.length, ...samplesMs(samples), otherCpuPct };
-    } finally {
-      await printer.close();
-    }
+    const run = await clientRun(
+      {
+        port: server.port,
+        via: variant.via,
+        calls: ctx.settings.sequentialCalls,
+        // A fresh server needs a few thousand calls before its hot path is optimised (p99 is JIT time before that).
+        warmupCalls: ctx.settings.sequentialWarmup,
+        warmupSeconds: ctx.settings.warmupSeconds,
+      },
+      server.pid,
+    );
+    return { variant: variant.id, round, ...run };
   } finally {
     await server.stop();
     rmSync(dir, { recursive: true, force: true });

@@ -1,0 +1,95 @@
+/**
+ * The sequential latency client, as a child of the suite: RemotePrint one call
+ * at a time through the typed client or raw undici, timed call by call.
+ *
+ * A child of its own, as a user's program would be, rather than the suite's
+ * process: by this section the suite has run autocannon for minutes, and its
+ * heap (load results, autocannon's histograms) made the calls measured in it
+ * pay for collecting the suite's garbage.
+ *
+ * Protocol (IPC): the child warms up, sends `warm`, waits for `go` (the suite
+ * starts its noise meter), measures, sends `done` with the figures and exits.
+ */
+import { once } from 'node:events';
+import { Pool } from 'undici';
+import { createClient } from '../../client/index.js';
+import { Samples } from '../stats.js';
+import { benchLine } from '../suite-context.js';
+
+/** What the suite asks of the child (its JSON argument). */
+export interface SequentialJob {
+  readonly port: number;
+  readonly via: 'typed-client' | 'undici';
+  readonly calls: number;
+  /** Calls before measuring, at least (the server's hot path needs a few thousand to be optimised)... */
+  readonly warmupCalls: number;
+  /** ...and for at least this long. */
+  readonly warmupSeconds: number;
+}
+
+/** What the child reports. */
+export type SequentialMessage =
+  | { readonly type: 'warm' }
+  | { readonly type: 'done'; readonly calls: number; readonly p50Ms: number; readonly p99Ms: number };
+
+type Printer = { print: () => Promise<unknown>; close: () => Promise<void> };
+
+async function typedClientPrinter(port: number): Promise<Printer> {
+  const client = createClient({ baseUrl: `http://127.0.0.1:${port}` });
+  const { handle } = await client.files.remoteOpen({ path: 'seq.log', mode: 'append', create: true });
+  return { print: () => client.files.remotePrint({ handle, data: benchLine }), close: () => client.close() };
+}
+
+async function undiciPrinter(port: number): Promise<Printer> {
+  const pool = new Pool(`http://127.0.0.1:${port}`, { connections: 1 });
+  const post = async (path: string, body: object): Promise<unknown> => {
+    const reply = await pool.request({
+      method: 'POST',
+      path,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    const text = await reply.body.text();
+    if (reply.statusCode !== 200) throw new Error(`${path} failed: ${reply.statusCode} ${text}`);
+    return JSON.parse(text);
+  };
+  const { handle } = (await post('/v1/Files/RemoteOpen', {
+    path: 'seq.log',
+    mode: 'append',
+    create: true,
+  })) as { handle: string };
+  return {
+    print: () => post('/v1/Files/RemotePrint', { handle, data: benchLine }),
+    close: () => pool.close(),
+  };
+}
+
+async function main(job: SequentialJob): Promise<void> {
+  const printer =
+    job.via === 'typed-client' ? await typedClientPrinter(job.port) : await undiciPrinter(job.port);
+  try {
+    const warmUntil = performance.now() + job.warmupSeconds * 1000;
+    for (let i = 0; i < job.warmupCalls || performance.now() < warmUntil; i++) await printer.print();
+    const go = once(process, 'message');
+    process.send?.({ type: 'warm' } satisfies SequentialMessage);
+    await go;
+    const samples = new Samples();
+    for (let i = 0; i < job.calls; i++) {
+      const t0 = performance.now();
+      await printer.print();
+      samples.add(performance.now() - t0);
+    }
+    const { p50, p99 } = samples.summary();
+    process.send?.({
+      type: 'done',
+      calls: samples.length,
+      p50Ms: p50,
+      p99Ms: p99,
+    } satisfies SequentialMessage);
+  } finally {
+    await printer.close();
+  }
+}
+
+await main(JSON.parse(process.argv[2] ?? '{}') as SequentialJob);
+process.disconnect?.();
