@@ -20,10 +20,17 @@ import { canceledError, deadlineError } from './errors.js';
 export class AttemptAbort extends EventEmitter {
   /** Why the attempt was aborted (undici fails the request with it); undefined until then. */
   reason: unknown = undefined;
+  #aborted = false;
 
-  /** Aborts the attempt (once). */
+  /** Whether it has fired (undici checks this when a request starts, as with an AbortSignal). */
+  get aborted(): boolean {
+    return this.#aborted;
+  }
+
+  /** Aborts the attempt (the first call only). */
   abort(reason: unknown): void {
-    if (this.reason !== undefined) return;
+    if (this.#aborted) return;
+    this.#aborted = true;
     this.reason = reason;
     this.emit('abort');
   }

@@ -8,7 +8,8 @@
  * pay for collecting the suite's garbage.
  *
  * Protocol (IPC): the child warms up, sends `warm`, waits for `go` (the suite
- * starts its noise meter), measures, sends `done` with the figures and exits.
+ * starts its noise meter), measures, sends `done` with the figures, waits for
+ * `bye` (so that it cannot exit before the suite has read `done`) and exits.
  */
 import { once } from 'node:events';
 import { Pool } from 'undici';

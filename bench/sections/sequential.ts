@@ -95,10 +95,14 @@ async function clientRun(
     const done = await next();
     const otherCpuPct = noise.stop();
     if (done.type !== 'done') throw new Error(`the sequential client sent ${done.type} instead of done`);
+    child.send('bye');
     await exited;
     return { calls: done.calls, p50Ms: done.p50Ms, p99Ms: done.p99Ms, otherCpuPct };
   } finally {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await exited;
+    }
   }
 }
 

@@ -1,7 +1,10 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AttemptAbort } from '../../client/deadline.js';
 import { createClient, type LeasegateClient, openHandle, RpcError } from '../../client/index.js';
+import { resolveTransportOptions } from '../../client/options.js';
+import { HttpTransport } from '../../client/transport.js';
 import { services } from '../../generated/index.js';
 import { startFaultProxy } from '../helpers/fault-proxy.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
@@ -298,5 +301,32 @@ describe('a bearer token', () => {
     expect(await catchError(anonymous.directories.stat({ path: '/' }))).toMatchObject({
       code: 'unauthenticated',
     });
+  });
+});
+
+describe("an attempt's abort signal (AttemptAbort, what undici watches)", () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer();
+  });
+  afterAll(async () => {
+    await server.close();
+  });
+
+  it('stops a request that starts after it fired, as an aborted AbortSignal does', async () => {
+    const transport = new HttpTransport(resolveTransportOptions({ baseUrl: server.url }));
+    try {
+      const path = transport.methodPath('Directories', 'Stat');
+      const live = new AttemptAbort();
+      expect((await transport.post(path, '{"path":"/"}', [], live)).status).toBe(200);
+      const fired = new AttemptAbort();
+      const reason = new Error('aborted before the request');
+      fired.abort(reason);
+      fired.abort(new Error('a second abort changes nothing'));
+      expect(fired.aborted).toBe(true);
+      await expect(transport.post(path, '{"path":"/"}', [], fired)).rejects.toBe(reason);
+    } finally {
+      await transport.close();
+    }
   });
 });
