@@ -81,16 +81,20 @@ async function main(job: SequentialJob): Promise<void> {
       samples.add(performance.now() - t0);
     }
     const { p50, p99 } = samples.summary();
+    const bye = once(process, 'message');
     process.send?.({
       type: 'done',
       calls: samples.length,
       p50Ms: p50,
       p99Ms: p99,
     } satisfies SequentialMessage);
+    await bye;
   } finally {
     await printer.close();
   }
 }
 
+// The channel keeps the child alive while it waits for `go` and `bye` (undici's idle sockets do not).
+process.channel?.ref();
 await main(JSON.parse(process.argv[2] ?? '{}') as SequentialJob);
 process.disconnect?.();
