@@ -173,6 +173,26 @@ describe.each(['tcp', 'unix'] as const)('the typed client over %s', (listen) => 
     },
   );
 
+  it('stops a request whose attempt signal (AttemptAbort) fired before it started, as an aborted AbortSignal does', async () => {
+    const transport = new HttpTransport(
+      resolveTransportOptions(
+        server.socketPath === undefined ? { baseUrl: server.url } : { socketPath: server.socketPath },
+      ),
+    );
+    try {
+      const path = transport.methodPath('Directories', 'Stat');
+      expect((await transport.post(path, '{"path":"/"}', [], new AttemptAbort())).status).toBe(200);
+      const fired = new AttemptAbort();
+      const reason = new Error('aborted before the request');
+      fired.abort(reason);
+      fired.abort(new Error('a second abort changes nothing'));
+      expect(fired.aborted).toBe(true);
+      await expect(transport.post(path, '{"path":"/"}', [], fired)).rejects.toBe(reason);
+    } finally {
+      await transport.close();
+    }
+  });
+
   it('closes a handle opened with openHandle at the end of an await using block', async () => {
     let handleId: string;
     {
@@ -301,32 +321,5 @@ describe('a bearer token', () => {
     expect(await catchError(anonymous.directories.stat({ path: '/' }))).toMatchObject({
       code: 'unauthenticated',
     });
-  });
-});
-
-describe("an attempt's abort signal (AttemptAbort, what undici watches)", () => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startTestServer();
-  });
-  afterAll(async () => {
-    await server.close();
-  });
-
-  it('stops a request that starts after it fired, as an aborted AbortSignal does', async () => {
-    const transport = new HttpTransport(resolveTransportOptions({ baseUrl: server.url }));
-    try {
-      const path = transport.methodPath('Directories', 'Stat');
-      const live = new AttemptAbort();
-      expect((await transport.post(path, '{"path":"/"}', [], live)).status).toBe(200);
-      const fired = new AttemptAbort();
-      const reason = new Error('aborted before the request');
-      fired.abort(reason);
-      fired.abort(new Error('a second abort changes nothing'));
-      expect(fired.aborted).toBe(true);
-      await expect(transport.post(path, '{"path":"/"}', [], fired)).rejects.toBe(reason);
-    } finally {
-      await transport.close();
-    }
   });
 });
