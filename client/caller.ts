@@ -4,7 +4,6 @@
  * idempotency key, deadline header, retries, transport and error mapping.
  */
 import { randomUUID } from 'node:crypto';
-import { Header } from '../common/headers.js';
 import { RpcError } from '../common/rpc-error.js';
 import type { MethodDescriptor, ServiceDescriptor } from '../common/service-table.js';
 import { CallDeadline } from './deadline.js';
@@ -62,15 +61,12 @@ export function createUnaryCaller(parts: UnaryCallerParts): Caller {
       const stop = deadline.stopError();
       if (stop) throw stop;
       if (parts.isClosed()) throw closedError();
-      const headers: string[] = [];
-      if (key !== undefined) headers.push(Header.IdempotencyKey, key);
       const remaining = deadline.remainingMs();
-      if (Number.isFinite(remaining))
-        headers.push(Header.RpcTimeoutMs, String(Math.max(1, Math.floor(remaining))));
+      const timeout = Number.isFinite(remaining) ? String(Math.max(1, Math.floor(remaining))) : undefined;
       const attempt = deadline.attemptSignal();
       let reply: Awaited<ReturnType<HttpTransport['post']>>;
       try {
-        reply = await parts.transport.post(path, body, headers, attempt.signal);
+        reply = await parts.transport.post(path, body, key, timeout, attempt.signal);
       } catch (error) {
         throw deadline.stopError(error) ?? (parts.isClosed() ? closedError() : networkError(error));
       } finally {

@@ -57,7 +57,7 @@ export async function openHandle(
     lease,
     print: (data, printOptions) => {
       const { encoding, ...callOptions } = printOptions ?? {};
-      // No object spreads on a per-call path: see PrintSequencer.
+      // Literals and rest, no object spread on a per-call path: see PrintSequencer.
       return client.files.remotePrint(encoding ? { handle, data, encoding } : { handle, data }, callOptions);
     },
     read: (readRequest, readOptions) =>

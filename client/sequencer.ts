@@ -37,8 +37,8 @@ function handleIsGone(error: unknown): boolean {
 /**
  * Per-handle print numbering and the retries that wait for gaps to fill.
  *
- * Copies of the request and options are made with Object.assign, not object
- * spreads: on Node 20 an object built by a spread (`{ ...a, b }`) outlives
+ * The request is copied with Object.assign and each attempt's options are a
+ * literal, not object spreads: on Node 20 an object built by a spread (`{ ...a, b }`) outlives
  * scavenges and is promoted with what it holds (a loop doing nothing else:
  * 139 promoted bytes a turn, against 12 for a literal and 14 for
  * Object.assign; a sequential typed client: 258 bytes a call with spreads
@@ -110,17 +110,16 @@ export class PrintSequencer {
     options: CallOptions,
   ): Promise<unknown> {
     const deadline = new CallDeadline(options.timeoutMs ?? this.#timeoutMs, options.signal);
-    const callOptions = Object.assign({}, options, {
-      idempotencyKey: options.idempotencyKey ?? randomUUID(),
-    });
+    const idempotencyKey = options.idempotencyKey ?? randomUUID();
     const { initial, max, waitForEarlier } = clientDefaults.sequenceGapBackoffMs;
     for (let gapRetry = 1; ; gapRetry++) {
       try {
-        return await next(
-          target,
-          body,
-          Object.assign({}, callOptions, { timeoutMs: deadline.remainingMs() }),
-        );
+        const attempt: CallOptions = {
+          signal: options.signal,
+          idempotencyKey,
+          timeoutMs: deadline.remainingMs(),
+        };
+        return await next(target, body, attempt);
       } catch (error) {
         if (!isSequenceGap(error)) throw error;
         // The handle was forgotten (closed, lease lost), or the print the server waits for failed

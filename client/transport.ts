@@ -23,8 +23,8 @@ export class HttpTransport {
   /**
    * The headers every request carries, built once, as undici's flat list of
    * names and values. A call's own headers are appended to a copy of it; an
-   * object spread of the two (`{ ...fixed, ...own }`) made each call's
-   * objects outlive scavenges and be promoted (185 bytes a call in a
+   * object spread of fixed and own headers (`{ ...fixed, ...own }`) made each
+   * call's objects outlive scavenges and be promoted (185 bytes a call in a
    * sequential run, --trace-gc-nvp), which the list does not.
    */
   readonly #fixedHeaders: readonly string[];
@@ -50,19 +50,24 @@ export class HttpTransport {
   }
 
   /**
-   * POSTs `body` (JSON text) to `path` with the fixed headers and `headers`
-   * (names and values, alternating); resolves with the whole reply, whatever its status.
+   * POSTs `body` (JSON text) to `path` with the fixed headers, the
+   * Idempotency-Key and the Rpc-Timeout-Ms (each when given); resolves with
+   * the whole reply, whatever its status.
    */
   async post(
     path: string,
     body: string,
-    headers: readonly string[],
+    idempotencyKey: string | undefined,
+    rpcTimeoutMs: string | undefined,
     signal: AttemptAbort,
   ): Promise<TransportReply> {
+    const headers = this.#fixedHeaders.slice();
+    if (idempotencyKey !== undefined) headers.push(Header.IdempotencyKey, idempotencyKey);
+    if (rpcTimeoutMs !== undefined) headers.push(Header.RpcTimeoutMs, rpcTimeoutMs);
     const response = await this.#pool.request({
       method: 'POST',
       path,
-      headers: this.#fixedHeaders.concat(headers),
+      headers,
       body,
       signal,
     });

@@ -24,11 +24,13 @@ describe.each(['tcp', 'unix'] as const)('the typed client over %s', (listen) => 
   let server: TestServer;
   let client: LeasegateClient;
 
+  /** Where the server listens, as client options. */
+  const address = () =>
+    server.socketPath === undefined ? { baseUrl: server.url } : { socketPath: server.socketPath };
+
   beforeAll(async () => {
     server = await startTestServer({ unixSocket: listen === 'unix' });
-    client = createClient(
-      server.socketPath === undefined ? { baseUrl: server.url } : { socketPath: server.socketPath },
-    );
+    client = createClient(address());
   });
   afterAll(async () => {
     await client.close();
@@ -174,20 +176,18 @@ describe.each(['tcp', 'unix'] as const)('the typed client over %s', (listen) => 
   );
 
   it('stops a request whose attempt signal (AttemptAbort) fired before it started, as an aborted AbortSignal does', async () => {
-    const transport = new HttpTransport(
-      resolveTransportOptions(
-        server.socketPath === undefined ? { baseUrl: server.url } : { socketPath: server.socketPath },
-      ),
-    );
+    const transport = new HttpTransport(resolveTransportOptions(address()));
     try {
       const path = transport.methodPath('Directories', 'Stat');
-      expect((await transport.post(path, '{"path":"/"}', [], new AttemptAbort())).status).toBe(200);
+      expect(
+        (await transport.post(path, '{"path":"/"}', undefined, undefined, new AttemptAbort())).status,
+      ).toBe(200);
       const fired = new AttemptAbort();
       const reason = new Error('aborted before the request');
       fired.abort(reason);
       fired.abort(new Error('a second abort changes nothing'));
       expect(fired.aborted).toBe(true);
-      await expect(transport.post(path, '{"path":"/"}', [], fired)).rejects.toBe(reason);
+      await expect(transport.post(path, '{"path":"/"}', undefined, undefined, fired)).rejects.toBe(reason);
     } finally {
       await transport.close();
     }
