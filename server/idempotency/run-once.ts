@@ -29,7 +29,8 @@ export interface KeyedAnswer {
  * One keyed request, as a transport hands it over. A transport may give its
  * call as one object with these methods (no closure per call): `run` gives the
  * method's own result and `outcome`/`failure` map it, so that a promise is
- * followed by one callback, not two.
+ * followed by one callback, not two. A `failure` that throws drops the record
+ * and passes its error on (a call that maps its errors itself rethrows).
  */
 export interface KeyedCall {
   /** The principal. */
@@ -38,15 +39,12 @@ export interface KeyedCall {
   readonly fingerprint: string;
   /** When the caller stops waiting (epoch ms). */
   readonly deadline: number;
-  /**
-   * Runs the request. Without `outcome`, it gives the RunOutcome itself and
-   * maps every error into it (a throw drops the record and is passed on).
-   */
+  /** Runs the request. */
   run(): unknown;
   /** Maps what `run` gave (or its promise fulfilled with) into the outcome. */
-  outcome?(result: unknown): RunOutcome;
+  outcome(result: unknown): RunOutcome;
   /** Maps what `run` threw (or its promise rejected with) into the outcome. */
-  failure?(error: unknown): RunOutcome;
+  failure(error: unknown): RunOutcome;
   /**
    * Read once `run` gave a promise: true when it settles within this turn of
    * the event loop, so that no deadline race is needed (see CallContext).
@@ -59,7 +57,7 @@ export interface KeyedCall {
    * one (written by a server before the current fingerprint), so that a retry
    * across the upgrade still matches its record.
    */
-  legacyFingerprint?(): string;
+  legacyFingerprint(): string;
 }
 
 /**
@@ -101,7 +99,6 @@ function proceed(
     case 'reused':
       if (
         fingerprint === call.fingerprint &&
-        call.legacyFingerprint !== undefined &&
         isLegacyFingerprint(begun.fingerprint) &&
         call.legacyFingerprint() === begun.fingerprint
       )
@@ -139,36 +136,14 @@ function runFirst(
   try {
     out = call.run();
   } catch (error) {
-    return failed(store, call, ticket, error);
+    return mapThenRecord(store, call, ticket, error, true);
   }
-  if (!(out instanceof Promise)) return succeeded(store, call, ticket, out);
+  if (!(out instanceof Promise)) return mapThenRecord(store, call, ticket, out, false);
   const recorded = out.then(
-    (result: unknown) => succeeded(store, call, ticket, result),
-    (error: unknown) => failed(store, call, ticket, error),
+    (result: unknown) => mapThenRecord(store, call, ticket, result, false),
+    (error: unknown) => mapThenRecord(store, call, ticket, error, true),
   );
   return call.settlesThisTurn === true ? recorded : settleBy(recorded, call.deadline, call.late);
-}
-
-/** Records what `run` gave, as `outcome` maps it (or as it is, without `outcome`). */
-function succeeded(
-  store: IdempotencyStore,
-  call: KeyedCall,
-  ticket: IdempotencyTicket,
-  result: unknown,
-): KeyedAnswer | Promise<KeyedAnswer> {
-  if (call.outcome === undefined) return record(store, ticket, result as RunOutcome);
-  return mapThenRecord(store, call, ticket, result, false);
-}
-
-/** Records what `run` threw, as `failure` maps it; without `failure`, drops the record and passes it on. */
-function failed(
-  store: IdempotencyStore,
-  call: KeyedCall,
-  ticket: IdempotencyTicket,
-  error: unknown,
-): KeyedAnswer | Promise<KeyedAnswer> {
-  if (call.failure === undefined) return dropAndThrow(store, ticket, error);
-  return mapThenRecord(store, call, ticket, error, true);
 }
 
 /** Maps a result or an error into the outcome and records it; a mapping that throws drops the record. */
@@ -179,13 +154,13 @@ function mapThenRecord(
   value: unknown,
   isError: boolean,
 ): KeyedAnswer | Promise<KeyedAnswer> {
-  let outcome: RunOutcome | undefined;
+  let outcome: RunOutcome;
   try {
-    outcome = isError ? call.failure?.(value) : call.outcome?.(value);
+    outcome = isError ? call.failure(value) : call.outcome(value);
   } catch (error) {
     return dropAndThrow(store, ticket, error);
   }
-  return record(store, ticket, outcome as RunOutcome);
+  return record(store, ticket, outcome);
 }
 
 function dropAndThrow(

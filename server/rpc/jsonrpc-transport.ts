@@ -287,6 +287,11 @@ export function registerJsonRpcTransport(app: FastifyInstance, options: JsonRpcT
         fingerprint: fingerprint('jsonrpc', '', payload),
         deadline: base.deadline,
         run: () => execute(run, messages, base, batch),
+        // execute gives the outcome itself and maps every call's error into it.
+        outcome: (result) => result as RunOutcome,
+        failure: (error) => {
+          throw error;
+        },
         late,
         legacyFingerprint: () => legacyFingerprint('jsonrpc', '', payload),
       });

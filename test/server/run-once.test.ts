@@ -29,7 +29,11 @@ const lateAnswer: KeyedAnswer = {
 };
 
 /** A call whose `run` is given; results map to a 200 with their JSON, errors to their status. */
-function call(key: string, run: () => unknown, extra: Partial<KeyedCall> = {}): KeyedCall {
+function call(
+  key: string,
+  run: () => unknown,
+  extra: Partial<Pick<KeyedCall, 'outcome' | 'deadline' | 'settlesThisTurn'>> = {},
+): KeyedCall {
   return {
     scope: 'p',
     key,
@@ -49,6 +53,9 @@ function call(key: string, run: () => unknown, extra: Partial<KeyedCall> = {}): 
       };
     },
     late: () => lateAnswer,
+    legacyFingerprint: () => {
+      throw new Error('no record here holds a legacy fingerprint');
+    },
     ...extra,
   };
 }
