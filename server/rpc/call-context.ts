@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { Header, parseIdempotencyKey } from '../../common/headers.js';
 import { RpcError } from '../../common/rpc-error.js';
 import type { Principal } from '../auth/principals.js';
+import type { Sandbox } from '../sandbox/sandbox.js';
 import type { CallContext } from './context.js';
 
 /** Reads the call's deadline and idempotency key from the request headers. */
@@ -35,35 +36,44 @@ export function callContext(
       });
     }
   }
+  return freshContext(
+    principal.name,
+    principal.readOnly,
+    principal.sandbox,
+    Date.now() + budget,
+    idempotencyKey,
+  );
+}
+
+/**
+ * The context of one call of a JSON-RPC batch: the batch's principal, deadline
+ * and key (`base`), nothing of an earlier call's outcome.
+ */
+export function batchCallContext(base: CallContext): CallContext {
+  return freshContext(base.principal, base.readOnly, base.sandbox, base.deadline, base.idempotencyKey);
+}
+
+/**
+ * A context before its call runs. Built field by field, never by an object
+ * spread: on Node 20 a spread's result outlives scavenges and is promoted
+ * with what it holds (see client/sequencer.ts for the figures).
+ */
+function freshContext(
+  principal: string,
+  readOnly: boolean,
+  sandbox: Sandbox,
+  deadline: number,
+  idempotencyKey: string | undefined,
+): CallContext {
   return {
-    principal: principal.name,
-    readOnly: principal.readOnly,
-    sandbox: principal.sandbox,
-    deadline: Date.now() + budget,
+    principal,
+    readOnly,
+    sandbox,
+    deadline,
     idempotencyKey,
     leaseRemainingMs: undefined,
     answerFingerprint: undefined,
     answerLogged: false,
     settlesThisTurn: false,
-  };
-}
-
-/**
- * A copy of `base` for one call of a JSON-RPC batch, with nothing of an
- * earlier call's outcome. Built field by field, not by an object spread: on
- * Node 20 a spread's result outlives scavenges and is promoted with what it
- * holds (see client/sequencer.ts for the figures).
- */
-export function batchCallContext(base: CallContext): CallContext {
-  return {
-    principal: base.principal,
-    readOnly: base.readOnly,
-    sandbox: base.sandbox,
-    deadline: base.deadline,
-    idempotencyKey: base.idempotencyKey,
-    leaseRemainingMs: undefined,
-    answerFingerprint: base.answerFingerprint,
-    answerLogged: base.answerLogged,
-    settlesThisTurn: base.settlesThisTurn,
   };
 }
