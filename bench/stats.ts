@@ -43,3 +43,9 @@ export class Samples {
     return { p50: percentile(sorted, 50), p99: percentile(sorted, 99) };
   }
 }
+
+/** p50 and p99 of samples recorded in ms, named as the results name them. */
+export function percentilesMs(samples: Samples): { p50Ms: number; p99Ms: number } {
+  const { p50, p99 } = samples.summary();
+  return { p50Ms: p50, p99Ms: p99 };
+}

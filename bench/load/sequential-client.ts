@@ -14,7 +14,8 @@
 import { once } from 'node:events';
 import { Pool } from 'undici';
 import { createClient } from '../../client/index.js';
-import { Samples } from '../stats.js';
+import { readConfig } from '../servers/child-protocol.js';
+import { percentilesMs, Samples } from '../stats.js';
 import { benchLine } from '../suite-context.js';
 
 /** What the suite asks of the child (its JSON argument). */
@@ -27,6 +28,9 @@ export interface SequentialJob {
   /** ...and for at least this long. */
   readonly warmupSeconds: number;
 }
+
+/** What the suite sends: start measuring, and may exit. */
+export type SuiteToClient = 'go' | 'bye';
 
 /** What the child reports. */
 export type SequentialMessage =
@@ -80,13 +84,11 @@ async function main(job: SequentialJob): Promise<void> {
       await printer.print();
       samples.add(performance.now() - t0);
     }
-    const { p50, p99 } = samples.summary();
     const bye = once(process, 'message');
     process.send?.({
       type: 'done',
       calls: samples.length,
-      p50Ms: p50,
-      p99Ms: p99,
+      ...percentilesMs(samples),
     } satisfies SequentialMessage);
     await bye;
   } finally {
@@ -96,5 +98,5 @@ async function main(job: SequentialJob): Promise<void> {
 
 // The channel keeps the child alive while it waits for `go` and `bye` (undici's idle sockets do not).
 process.channel?.ref();
-await main(JSON.parse(process.argv[2] ?? '{}') as SequentialJob);
+await main(readConfig<SequentialJob>() as SequentialJob);
 process.disconnect?.();

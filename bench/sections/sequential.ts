@@ -8,10 +8,10 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { closeSync, fdatasyncSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import type { SequentialJob, SequentialMessage } from '../load/sequential-client.js';
+import type { SequentialJob, SequentialMessage, SuiteToClient } from '../load/sequential-client.js';
 import { measureQuietly, startNoiseMeter } from '../quiet.js';
 import { extension, loaderFlags, spawnServer } from '../servers/spawn.js';
-import { median, Samples } from '../stats.js';
+import { median, percentilesMs, Samples } from '../stats.js';
 import { benchLine, type SuiteContext } from '../suite-context.js';
 
 /** One sequential variant. */
@@ -19,7 +19,7 @@ interface SequentialVariant {
   readonly id: string;
   readonly label: string;
   readonly fsync: 'never' | 'batch';
-  readonly via: 'typed-client' | 'undici';
+  readonly via: SequentialJob['via'];
 }
 
 const sequentialVariants: readonly SequentialVariant[] = [
@@ -74,7 +74,7 @@ export interface SequentialResult {
 async function clientRun(
   job: SequentialJob,
   serverPid: number,
-): Promise<{ calls: number; p50Ms: number; p99Ms: number; otherCpuPct: number | undefined }> {
+): Promise<Omit<SequentialRun, 'variant' | 'round'>> {
   const script = new URL(`../load/sequential-client${extension}`, import.meta.url).pathname;
   const child = spawn(process.execPath, [...loaderFlags, script, JSON.stringify(job)], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -91,11 +91,11 @@ async function clientRun(
     const warm = await next();
     if (warm.type !== 'warm') throw new Error(`the sequential client sent ${warm.type} before warm`);
     const noise = startNoiseMeter([serverPid, child.pid as number]);
-    child.send('go');
+    child.send('go' satisfies SuiteToClient);
     const done = await next();
     const otherCpuPct = noise.stop();
     if (done.type !== 'done') throw new Error(`the sequential client sent ${done.type} instead of done`);
-    child.send('bye');
+    child.send('bye' satisfies SuiteToClient);
     await exited;
     return { calls: done.calls, p50Ms: done.p50Ms, p99Ms: done.p99Ms, otherCpuPct };
   } finally {
@@ -137,11 +137,6 @@ async function measureSequential(
   }
 }
 
-function samplesMs(samples: Samples): { p50Ms: number; p99Ms: number } {
-  const { p50, p99 } = samples.summary();
-  return { p50Ms: p50, p99Ms: p99 };
-}
-
 /** fdatasync after a 64-byte append, on a scratch file on the repository's disk (at most ~10 s). */
 export function probeFdatasync(ctx: SuiteContext): FsyncProbe {
   const file = join(ctx.workDir, 'fdatasync-probe.log');
@@ -160,7 +155,7 @@ export function probeFdatasync(ctx: SuiteContext): FsyncProbe {
     closeSync(fd);
     rmSync(file, { force: true });
   }
-  return { dir: ctx.workDir, samples: samples.length, ...samplesMs(samples) };
+  return { dir: ctx.workDir, samples: samples.length, ...percentilesMs(samples) };
 }
 
 /** Runs each sequential variant `rounds` times (alternating), then the fdatasync probe. */
