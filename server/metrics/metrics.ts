@@ -1,33 +1,18 @@
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, type Metric, Registry } from 'prom-client';
 import type { HandleTable } from '../handles/handle-table.js';
 import type { LeaseTable } from '../leases/lease-table.js';
+import { CallStats } from './call-stats.js';
 
 /** The server's Prometheus metrics, in a registry of its own (several servers may share a process). */
 export class Metrics {
   readonly registry = new Registry();
-  private readonly requests: Counter<'method' | 'code'>;
-  private readonly latency: Histogram<'method' | 'code'>;
-  /** Label children cached per (method, code): the hot path does one Map lookup. */
-  private readonly children = new Map<
-    string,
-    { count: Counter.Internal; time: Histogram.Internal<'method' | 'code'> }
-  >();
+  /** The request counter and latency histogram (see call-stats.ts for why they are not prom-client's own). */
+  private readonly calls = new CallStats();
 
   constructor(state: { handles: HandleTable; leases: LeaseTable }) {
     const registers = [this.registry];
-    this.requests = new Counter({
-      name: 'leasegate_requests_total',
-      help: 'RPC calls served, by method and result code',
-      labelNames: ['method', 'code'],
-      registers,
-    });
-    this.latency = new Histogram({
-      name: 'leasegate_request_duration_seconds',
-      help: 'RPC call latency, by method and result code',
-      labelNames: ['method', 'code'],
-      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
-      registers,
-    });
+    // The registry only reads a metric's name, type and samples: see call-stats.ts.
+    for (const metric of this.calls.metrics) this.registry.registerMetric(metric as unknown as Metric);
     new Gauge({
       name: 'leasegate_open_handles',
       help: 'Open file handles',
@@ -91,13 +76,6 @@ export class Metrics {
 
   /** Records one call. */
   observe(method: string, code: string, seconds: number): void {
-    const key = `${method}|${code}`;
-    let child = this.children.get(key);
-    if (child === undefined) {
-      child = { count: this.requests.labels(method, code), time: this.latency.labels(method, code) };
-      this.children.set(key, child);
-    }
-    child.count.inc();
-    child.time.observe(seconds);
+    this.calls.observe(method, code, seconds);
   }
 }
