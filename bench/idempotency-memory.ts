@@ -53,8 +53,8 @@ function fill(scope: string) {
 }
 
 console.log(`idempotency store memory, ${records} small RemotePrint records (UUID keys)`);
-// The goal is for the common case (no tokens: principal "anonymous"); the scope is part of
-// every record's key, so a longer principal name costs its length in bytes per record.
+// The goal is for the common case (no tokens: principal "anonymous"); a principal's records
+// share its name's string, so a longer name costs no heap per record (the accounting counts it).
 for (const scope of ['anonymous', 'a-principal-with-a-longer-name']) {
   const { perRecord, accounted, store } = fill(scope);
   const verdict = scope === 'anonymous' ? `  goal <= 300: ${perRecord <= 300 ? 'met' : 'MISSED'}` : '';

@@ -17,25 +17,36 @@ export interface MemoryIdempotencyStoreOptions {
   maxEntries: number;
   /** Most accounted bytes held (see {@link recordBytes}). */
   maxBytes: number;
+  /** The records' Map key for (scope, key); {@link keyHash} unless a test forces collisions. */
+  keyHash?: (scope: string, key: string) => number;
 }
 
 /**
  * Estimated heap bytes of one record beyond the characters of its strings: the
- * record object, three string headers and its share of the Map's hash table.
- * Measured by bench/idempotency-memory.ts (Node 20, x64, 8-byte fields).
+ * record object (eight fields), three string headers and its share of the Map's
+ * hash table. Measured by bench/idempotency-memory.ts (Node 20, x64, 8-byte
+ * fields): 282 heap bytes a record with the scope "anonymous", of which 109
+ * are the characters the accounting counts (the scope's among them, although
+ * the records of a principal share its string, so a long principal name is
+ * over-counted).
  */
-export const recordOverheadBytes = 150;
+export const recordOverheadBytes = 173;
 
 /** How many records are added between two sweeps for expired records. */
 const sweepEvery = 1024;
 
 /**
  * One record. Compact on purpose (it is kept for a day, by the hundred
- * thousand): five fields of flat strings and small integers, no request
- * objects, no closures. `status` 0 means in flight (-1: abandoned, and no
- * longer held); `at` is ms since the store's epoch (a small integer for 12
- * days of uptime, so V8 keeps it unboxed), the arrival time while in flight
- * and the completion time after.
+ * thousand): flat strings and small integers, no request objects, no
+ * closures. `status` 0 means in flight (-1: abandoned, and no longer held);
+ * `at` is ms since the store's epoch (a small integer for 12 days of uptime,
+ * so V8 keeps it unboxed), the arrival time while in flight and the
+ * completion time after. `scope` is the principal's string, shared by its
+ * records.
+ *
+ * It is also the ticket `begin` hands out, so that completing or abandoning
+ * it needs no second lookup, and a late claim never touches a newer record
+ * of the same key.
  */
 class MemoryRecord implements StoredResponse {
   status = 0;
@@ -43,26 +54,37 @@ class MemoryRecord implements StoredResponse {
   leaseRemainingMs: number | undefined = undefined;
 
   constructor(
+    readonly scope: string,
+    readonly key: string,
+    readonly hash: number,
     readonly fingerprint: string,
     public at: number,
   ) {}
+
+  is(scope: string, key: string): boolean {
+    return this.key === key && this.scope === scope;
+  }
 }
 
 /** `status` of a record abandoned while in flight: its claim can no longer complete it. */
 const abandoned = -1;
 
 /**
- * The ticket `begin` hands out: the in-flight record itself and its Map key,
- * so that completing or abandoning it needs no second lookup in a Map of a
- * hundred thousand records (a lookup there is a few cache misses: 2.7 µs a
- * keyed call went to Map lookups, sampled with perf at 32 connections), and a
- * late claim never touches a newer record of the same key.
+ * The records' Map key: a 30-bit FNV-1a hash of (scope, key), a small
+ * integer. With the scoped key itself as the Map key, each lookup in a Map of
+ * ~10^5 records compared the key with the strings of the entries in its hash
+ * chain, one cache miss each (and the scoped key had to be built and hashed):
+ * 2.1 µs of a keyed RemotePrint went to Map lookups (perf at 32 connections,
+ * two runs). An integer compares in the table itself. A record whose hash is
+ * taken by another key (about one in 10^4 among 10^5 records, or every one a
+ * client crafted to collide) goes to a second Map by its scoped key instead.
  */
-class Claim {
-  constructor(
-    readonly mapKey: string,
-    readonly record: MemoryRecord,
-  ) {}
+export function keyHash(scope: string, key: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < scope.length; i++) h = Math.imul(h ^ scope.charCodeAt(i), 0x01000193);
+  h = Math.imul(h ^ 10, 0x01000193); // '\n' between the two, as in scopedKey
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+  return (h ^ (h >>> 15)) & 0x3fffffff;
 }
 
 /** A completed record as a durable store saves and restores it (see server/redo-log/). */
@@ -75,42 +97,98 @@ export interface CompletedIdempotencyRecord {
   readonly completedAt: number;
 }
 
-/** Accounted bytes of a record: its strings plus {@link recordOverheadBytes}. */
+/** Accounted bytes of a record: its strings (the scope as part of the scoped key) plus {@link recordOverheadBytes}. */
 export function recordBytes(mapKey: string, fingerprint: string, body: string): number {
   return recordOverheadBytes + mapKey.length + fingerprint.length + body.length;
 }
 
+/** {@link recordBytes} of a held record. */
+function heldBytes(record: MemoryRecord): number {
+  return (
+    recordOverheadBytes +
+    record.scope.length +
+    1 +
+    record.key.length +
+    record.fingerprint.length +
+    record.body.length
+  );
+}
+
 /**
- * Idempotency records in one Map, in arrival order (a record still in flight
- * when it reaches the old end moves to the new end).
+ * A Map of records in arrival order, and where eviction and expiry continue
+ * from in it: a Map iterator that lives across sweeps. A fresh iterator per
+ * sweep would walk, every time, the holes that deleted entries leave at the
+ * old end of V8's table until it is rehashed (34 µs a call at 100 000
+ * records, measured); this one walks each once.
+ */
+class ArrivalMap<K> {
+  readonly map = new Map<K, MemoryRecord>();
+  private cursor: Iterator<[K, MemoryRecord]> | undefined;
+  /** The oldest entry, taken from the cursor but not yet dropped. */
+  private oldestEntry: [K, MemoryRecord] | undefined;
+
+  /** The oldest entry still held; undefined when none. */
+  oldest(): [K, MemoryRecord] | undefined {
+    for (;;) {
+      if (this.oldestEntry === undefined) {
+        this.cursor ??= this.map.entries();
+        const next = this.cursor.next();
+        if (next.done === true) {
+          // A finished iterator stays finished: start a fresh one next time.
+          this.cursor = undefined;
+          return undefined;
+        }
+        this.oldestEntry = next.value;
+      }
+      // Dropped since (abandoned, or expired on lookup), maybe replaced by a newer record.
+      if (this.map.get(this.oldestEntry[0]) === this.oldestEntry[1]) return this.oldestEntry;
+      this.oldestEntry = undefined;
+    }
+  }
+
+  /** The oldest entry is dealt with (dropped or moved): the next one is the cursor's. */
+  passOldest(): void {
+    this.oldestEntry = undefined;
+  }
+
+  /**
+   * Lets go of the cursor (while the store only grows): a live Map iterator
+   * keeps the table it started on alive through every rehash (35 bytes a
+   * record at 100 000, measured), and without deletions a fresh one walks no holes.
+   */
+  release(): void {
+    this.cursor = undefined;
+    this.oldestEntry = undefined;
+  }
+}
+
+/**
+ * Idempotency records by {@link keyHash} in one Map, in arrival order (a
+ * record still in flight when it reaches the old end moves to the new end); a
+ * record whose hash another key holds goes to a second Map, by scoped key,
+ * with an arrival order of its own.
  *
  * Policy at the bounds: when a new or completed record takes the store past
  * `maxEntries` records or `maxBytes` accounted bytes, the oldest completed
- * records (by arrival) are dropped first until it fits again; a retry with an
- * evicted key runs again. In-flight records are never dropped (so a store full
- * of in-flight calls may exceed the bounds by the number of concurrent keyed
- * calls); a single response larger than `maxBytes` is answered but not kept.
- * Bytes are counted in UTF-16 code units of the key, fingerprint and stored
- * body, plus a fixed per-record overhead.
+ * records (by arrival, in each Map) are dropped first until it fits again; a
+ * retry with an evicted key runs again. In-flight records are never dropped
+ * (so a store full of in-flight calls may exceed the bounds by the number of
+ * concurrent keyed calls); a single response larger than `maxBytes` is
+ * answered but not kept. Bytes are counted in UTF-16 code units of the key,
+ * fingerprint and stored body, plus a fixed per-record overhead.
  *
  * Retention: a completed record is kept `retentionMs` after completion. Expired
  * records are never replayed (checked on lookup) and their memory is reclaimed
  * by a sweep every {@link sweepEvery} new records, at the bounds, or by `expire()`.
  */
 export class MemoryIdempotencyStore implements IdempotencyStore {
-  private readonly records = new Map<string, MemoryRecord>();
-  /**
-   * Where eviction and expiry continue from: a Map iterator that lives across
-   * sweeps. A fresh iterator per sweep would walk, every time, the holes that
-   * deleted entries leave at the old end of V8's table until it is rehashed
-   * (34 µs a call at 100 000 records, measured); this one walks each once.
-   */
-  private cursor: Iterator<[string, MemoryRecord]> | undefined;
-  /** The oldest entry, taken from the cursor but not yet dropped. */
-  private oldestEntry: [string, MemoryRecord] | undefined;
+  private readonly byHash = new ArrivalMap<number>();
+  /** Records whose hash was held by another key when they came (see {@link keyHash}). */
+  private readonly collided = new ArrivalMap<string>();
   /** Resolvers of the duplicates waiting for an in-flight record (rare, so kept off the record). */
   private readonly waiters = new Map<MemoryRecord, (() => void)[]>();
   private readonly epoch: number;
+  private readonly hashOf: (scope: string, key: string) => number;
   private bytes = 0;
   private added = 0;
   private expired = 0;
@@ -118,22 +196,26 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
 
   constructor(private readonly options: MemoryIdempotencyStoreOptions) {
     this.epoch = options.clock.now();
+    this.hashOf = options.keyHash ?? keyHash;
   }
 
   begin(scope: string, key: string, fingerprint: string): BeginOutcome {
-    const mapKey = scopedKey(scope, key);
-    let record = this.records.get(mapKey);
+    const hash = this.hashOf(scope, key);
+    const first = this.byHash.map.get(hash);
+    let record = first?.is(scope, key) ? first : this.findCollided(scope, key);
     if (record !== undefined && record.status !== 0 && this.isExpired(record, this.now())) {
-      this.drop(mapKey, record);
+      this.drop(record);
       this.expired++;
       record = undefined;
     }
     if (record === undefined) {
-      record = new MemoryRecord(fingerprint, this.now());
-      this.records.set(flat(mapKey), record);
-      this.bytes += recordBytes(mapKey, fingerprint, '');
+      record = new MemoryRecord(scope, flat(key), hash, fingerprint, this.now());
+      // The common case, a new hash: one lookup above and this set.
+      if (first === undefined) this.byHash.map.set(hash, record);
+      else this.hold(record);
+      this.bytes += heldBytes(record);
       if (++this.added >= sweepEvery || this.overBounds()) this.trim();
-      return { state: 'run', ticket: new Claim(mapKey, record) };
+      return { state: 'run', ticket: record };
     }
     if (record.fingerprint !== fingerprint) return { state: 'reused', fingerprint: record.fingerprint };
     if (record.status !== 0) return { state: 'replay', response: record };
@@ -147,7 +229,7 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
   }
 
   complete(ticket: IdempotencyTicket, response: StoredResponse): void {
-    const { record } = ticket as Claim;
+    const record = ticket as MemoryRecord;
     if (record.status !== 0) return;
     record.status = response.status;
     record.body = flat(response.body);
@@ -159,49 +241,45 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
   }
 
   abandon(ticket: IdempotencyTicket): void {
-    const { mapKey, record } = ticket as Claim;
+    const record = ticket as MemoryRecord;
     if (record.status !== 0) return;
     record.status = abandoned;
-    this.drop(mapKey, record);
+    this.drop(record);
     this.wake(record);
   }
 
   /** Scope, key and fingerprint of a ticket's record while it is in flight (a durable store logs them). */
   inFlight(ticket: IdempotencyTicket): { scope: string; key: string; fingerprint: string } | undefined {
-    const { mapKey, record } = ticket as Claim;
+    const record = ticket as MemoryRecord;
     if (record.status !== 0) return undefined;
-    const { scope, key } = splitScopedKey(mapKey);
-    return { scope, key, fingerprint: record.fingerprint };
+    return { scope: record.scope, key: record.key, fingerprint: record.fingerprint };
   }
 
   get(scope: string, key: string): IdempotencyRecordView | undefined {
-    const record = this.records.get(scopedKey(scope, key));
+    const record = this.find(scope, key);
     if (record === undefined || (record.status !== 0 && this.isExpired(record, this.now()))) return undefined;
     return { fingerprint: record.fingerprint, response: record.status === 0 ? undefined : record };
   }
 
   expire(): number {
-    const before = this.expired;
     const now = this.now();
-    for (const [mapKey, record] of this.records) {
-      if (record.status !== 0 && this.isExpired(record, now)) {
-        this.drop(mapKey, record);
-        this.expired++;
-      }
-    }
-    return this.expired - before;
+    const gone = [...this.held()].filter((r) => r.status !== 0 && this.isExpired(r, now));
+    for (const record of gone) this.drop(record);
+    this.expired += gone.length;
+    return gone.length;
   }
 
   /**
-   * Completed, unexpired records, oldest first, for a durable store's
-   * checkpoint. It may be read across turns of the event loop: the Map's
-   * iterator tolerates records added and dropped meanwhile.
+   * Completed, unexpired records, oldest first (in each Map), for a durable
+   * store's checkpoint. It may be read across turns of the event loop: the
+   * Maps' iterators tolerate records added and dropped meanwhile.
    */
   *completed(): IterableIterator<CompletedIdempotencyRecord> {
-    for (const [mapKey, record] of this.records) {
+    for (const record of this.held()) {
       if (record.status === 0 || this.isExpired(record, this.now())) continue;
       yield {
-        ...splitScopedKey(mapKey),
+        scope: record.scope,
+        key: record.key,
         fingerprint: record.fingerprint,
         response: record,
         completedAt: record.at + this.epoch,
@@ -216,28 +294,32 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
    */
   restore(completed: CompletedIdempotencyRecord): void {
     const at = completed.completedAt - this.epoch;
-    const mapKey = scopedKey(completed.scope, completed.key);
-    const old = this.records.get(mapKey);
+    const { scope, key } = completed;
+    const old = this.find(scope, key);
     if (old !== undefined) {
       if (old.status === 0) return;
-      this.drop(mapKey, old);
+      this.drop(old);
     }
-    const record = new MemoryRecord(completed.fingerprint, at);
+    const record = new MemoryRecord(scope, flat(key), this.hashOf(scope, key), completed.fingerprint, at);
     if (this.isExpired(record, this.now())) return;
     record.status = completed.response.status;
     record.body = flat(completed.response.body);
     record.leaseRemainingMs = completed.response.leaseRemainingMs;
-    this.records.set(flat(mapKey), record);
-    this.bytes += recordBytes(mapKey, record.fingerprint, record.body);
+    this.hold(record);
+    this.bytes += heldBytes(record);
     if (this.overBounds()) this.trim();
   }
 
   stats(): IdempotencyStoreStats {
-    return { entries: this.records.size, bytes: this.bytes, expired: this.expired, evicted: this.evicted };
+    return { entries: this.size(), bytes: this.bytes, expired: this.expired, evicted: this.evicted };
   }
 
   private now(): number {
     return this.options.clock.now() - this.epoch;
+  }
+
+  private size(): number {
+    return this.byHash.map.size + this.collided.map.size;
   }
 
   private isExpired(record: MemoryRecord, now: number): boolean {
@@ -245,7 +327,44 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
   }
 
   private overBounds(): boolean {
-    return this.records.size > this.options.maxEntries || this.bytes > this.options.maxBytes;
+    return this.size() > this.options.maxEntries || this.bytes > this.options.maxBytes;
+  }
+
+  /** The record of (scope, key), if held. */
+  private find(scope: string, key: string): MemoryRecord | undefined {
+    const first = this.byHash.map.get(this.hashOf(scope, key));
+    return first?.is(scope, key) ? first : this.findCollided(scope, key);
+  }
+
+  private findCollided(scope: string, key: string): MemoryRecord | undefined {
+    return this.collided.map.size === 0 ? undefined : this.collided.map.get(scopedKey(scope, key));
+  }
+
+  /** Adds a record whose key no held record has: by its hash, or by its scoped key if the hash is taken. */
+  private hold(record: MemoryRecord): void {
+    if (this.byHash.map.has(record.hash)) this.collided.map.set(scopedKey(record.scope, record.key), record);
+    else this.byHash.map.set(record.hash, record);
+  }
+
+  /** Every held record, each Map oldest first; tolerates changes between steps. */
+  private *held(): IterableIterator<MemoryRecord> {
+    yield* this.byHash.map.values();
+    yield* this.collided.map.values();
+  }
+
+  /** Lets go of a held record. */
+  private drop(record: MemoryRecord): void {
+    if (this.byHash.map.get(record.hash) === record) this.byHash.map.delete(record.hash);
+    else if (!this.collided.map.delete(scopedKey(record.scope, record.key))) return; // not held
+    this.bytes -= heldBytes(record);
+  }
+
+  /** Trims each Map from its oldest record (see trimFrom). */
+  private trim(): void {
+    this.added = 0;
+    const now = this.now();
+    this.trimFrom(this.byHash, now);
+    if (this.collided.map.size > 0) this.trimFrom(this.collided, now);
   }
 
   /**
@@ -255,63 +374,31 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
    * Records complete roughly in arrival order, so a later expired record may
    * wait for the next sweep (it is never replayed meanwhile).
    */
-  private trim(): void {
-    this.added = 0;
-    const now = this.now();
-    let moves = this.records.size;
+  private trimFrom<K>(records: ArrivalMap<K>, now: number): void {
+    let moves = records.map.size;
     let dropped = false;
-    for (let entry = this.oldest(); entry !== undefined; entry = this.oldest()) {
+    for (let entry = records.oldest(); entry !== undefined; entry = records.oldest()) {
       const [mapKey, record] = entry;
       if (record.status === 0) {
         if (moves-- <= 0) return;
-        this.oldestEntry = undefined;
-        this.records.delete(mapKey);
-        this.records.set(mapKey, record);
+        records.passOldest();
+        records.map.delete(mapKey);
+        records.map.set(mapKey, record);
       } else if (this.isExpired(record, now)) {
-        this.oldestEntry = undefined;
-        this.drop(mapKey, record);
+        records.passOldest();
+        this.drop(record);
         this.expired++;
         dropped = true;
       } else if (this.overBounds()) {
-        this.oldestEntry = undefined;
-        this.drop(mapKey, record);
+        records.passOldest();
+        this.drop(record);
         this.evicted++;
         dropped = true;
       } else {
-        // Nothing to drop: let go of the cursor while the store only grows. A live Map
-        // iterator keeps the table it started on alive through every rehash (35 bytes a
-        // record at 100 000, measured), and without deletions a fresh one walks no holes.
-        if (!dropped) {
-          this.cursor = undefined;
-          this.oldestEntry = undefined;
-        }
+        if (!dropped) records.release();
         return;
       }
     }
-  }
-
-  /** The oldest record still held, by the cursor; undefined when none. */
-  private oldest(): [string, MemoryRecord] | undefined {
-    for (;;) {
-      if (this.oldestEntry === undefined) {
-        this.cursor ??= this.records.entries();
-        const next = this.cursor.next();
-        if (next.done === true) {
-          // A finished iterator stays finished: start a fresh one next time.
-          this.cursor = undefined;
-          return undefined;
-        }
-        this.oldestEntry = next.value;
-      }
-      // Dropped since (abandoned, or expired on lookup), maybe replaced by a newer record.
-      if (this.records.get(this.oldestEntry[0]) === this.oldestEntry[1]) return this.oldestEntry;
-      this.oldestEntry = undefined;
-    }
-  }
-
-  private drop(mapKey: string, record: MemoryRecord): void {
-    this.records.delete(mapKey);
-    this.bytes -= recordBytes(mapKey, record.fingerprint, record.body);
   }
 
   private wake(record: MemoryRecord): void {
@@ -324,22 +411,17 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
 }
 
 /**
- * The Map key of (scope, key). Keys are printable ASCII, so a newline cannot
- * occur in one and the split is unambiguous.
+ * (scope, key) as one string, a Map key (the redo log's prints in doubt are
+ * found by it). Keys are printable ASCII, so a newline cannot occur in one and
+ * the pair is unambiguous.
  */
 export function scopedKey(scope: string, key: string): string {
   return `${scope}\n${key}`;
 }
 
-/** The scope and key of a Map key (the key has no newline, so the last one ends the scope). */
-function splitScopedKey(mapKey: string): { scope: string; key: string } {
-  const split = mapKey.lastIndexOf('\n');
-  return { scope: mapKey.slice(0, split), key: mapKey.slice(split + 1) };
-}
-
 /**
- * Makes V8 hold `text` as one flat string. A string built by concatenation (the
- * scoped key, a serialiser's output) is a tree of pieces that can take three
+ * Makes V8 hold `text` as one flat string. A string built by concatenation (a
+ * serialiser's output) is a tree of pieces that can take three
  * times the bytes of its text; reading a character flattens the tree in place,
  * and the GC then drops the pieces. Measured by bench/idempotency-memory.ts.
  */

@@ -7,13 +7,20 @@ import type { BeginOutcome, IdempotencyTicket, StoredResponse } from '../../serv
 const day = 86_400_000;
 const ok = (body = '{}'): StoredResponse => ({ status: 200, body, leaseRemainingMs: undefined });
 
-function make(limits: { maxEntries?: number; maxBytes?: number; retentionMs?: number } = {}) {
+interface Limits {
+  maxEntries?: number;
+  maxBytes?: number;
+  retentionMs?: number;
+}
+
+function makeStore(limits: Limits, keyHash: ((scope: string, key: string) => number) | undefined) {
   const clock = new ManualClock();
   const store = new MemoryIdempotencyStore({
     clock,
     retentionMs: limits.retentionMs ?? day,
     maxEntries: limits.maxEntries ?? 1_000,
     maxBytes: limits.maxBytes ?? 1_000_000,
+    keyHash,
   });
   return { clock, store };
 }
@@ -28,7 +35,14 @@ function stored(store: MemoryIdempotencyStore, key: string, body = '{}', scope =
   store.complete(ticket(store.begin(scope, key, 'fp')), ok(body));
 }
 
-describe('MemoryIdempotencyStore', () => {
+// Every rule again with all keys on one hash: the first record held takes the hash, every
+// other goes to the store's second Map (by scoped key), as records with colliding hashes do.
+describe.each([
+  ['keys by hash', undefined],
+  ['every key on one hash', () => 7],
+])('MemoryIdempotencyStore, %s', (_, keyHash) => {
+  const make = (limits: Limits = {}) => makeStore(limits, keyHash);
+
   it('lets the first caller run, then replays for the same fingerprint', () => {
     const { store } = make();
     const t = ticket(store.begin('p', 'k', 'fp'));
@@ -146,6 +160,27 @@ describe('MemoryIdempotencyStore', () => {
     expect(store.get('p', 'a')).toBeUndefined();
     expect(store.get('p', 'b')).toBeDefined();
     expect(store.stats()).toMatchObject({ entries: 2, bytes: 2 * one, evicted: 1 });
+  });
+
+  it('gives its completed records back oldest first, and a new store takes them back', () => {
+    const { clock, store } = make();
+    stored(store, 'a', '{"n":1}');
+    clock.advance(10);
+    stored(store, 'b', '{"n":2}', 'q');
+    store.begin('p', 'in-flight', 'fp');
+    const records = [...store.completed()];
+    expect(records.map((r) => [r.scope, r.key, r.response.body, r.completedAt - clock.now()])).toEqual([
+      ['p', 'a', '{"n":1}', -10],
+      ['q', 'b', '{"n":2}', 0],
+    ]);
+
+    const { store: next } = make();
+    next.begin('q', 'b', 'fp'); // in flight here: a restored record does not replace it
+    for (const r of records) next.restore(r);
+    const replay = next.begin('p', 'a', 'fp');
+    expect(replay.state === 'replay' && replay.response.body).toBe('{"n":1}');
+    expect(next.begin('q', 'b', 'fp').state).toBe('wait');
+    expect(next.stats().entries).toBe(2);
   });
 
   it('answers but does not keep a response larger than the whole byte bound', () => {
