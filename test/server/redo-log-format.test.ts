@@ -133,6 +133,29 @@ describe('frames', () => {
     expect(plain(scan.records)).toEqual(plain(everyRecord));
   });
 
+  it('writes strings as their UTF-8 bytes, short or long, ASCII or not', () => {
+    for (const text of [
+      '',
+      'plain ascii',
+      '\u00e9t\u00e9 \u00ff\u0080', // two bytes each
+      '\u0800 \u20ac \uffff', // three
+      '\u{1f600} a surrogate pair',
+      `${'x'.repeat(63)}\u00e9`, // at the length where the JavaScript path ends
+      `${'x'.repeat(64)}\u00e9`,
+      'a lone surrogate \ud800 here',
+    ]) {
+      const utf8 = Buffer.from(text, 'utf8');
+      const payload = Buffer.concat([Buffer.from([9]), Buffer.alloc(4), utf8]); // tag of `remove`
+      payload.writeUInt32LE(utf8.length, 1);
+      const frame = Buffer.alloc(8);
+      frame.writeUInt32LE(payload.length, 0);
+      frame.writeUInt32LE(crc32(payload), 4);
+      expect(encode([{ type: 'remove', abs: text }]).toString('hex')).toBe(
+        Buffer.concat([frame, payload]).toString('hex'),
+      );
+    }
+  });
+
   it('stops at a frame cut anywhere, keeping every whole frame before it', () => {
     const data = encode(everyRecord);
     const ends: number[] = [];
