@@ -25,7 +25,7 @@ export interface MemoryIdempotencyStoreOptions {
  * Estimated heap bytes of one record beyond the characters of its strings: the
  * record object (eight fields), three string headers and its share of the Map's
  * hash table. Measured by bench/idempotency-memory.ts (Node 20, x64, 8-byte
- * fields): 282 heap bytes a record with the scope "anonymous", of which 109
+ * fields): 278–282 heap bytes a record with the scope "anonymous", of which 109
  * are the characters the accounting counts (the scope's among them, although
  * the records of a principal share its string, so a long principal name is
  * over-counted).
