@@ -110,7 +110,7 @@ async function main(): Promise<void> {
   }
 
   const throughput = summariseThroughput(throughputRuns);
-  const goals = checkGoals(throughput, sequential?.summary ?? [], instructions);
+  const goals = checkGoals(throughput, sequential?.summary ?? [], instructions, sequential?.fdatasync);
   heading('results (medians over rounds)');
   if (throughput.length > 0) {
     console.log(formatThroughput(throughput));

@@ -1,6 +1,6 @@
 /** The issue's goals, checked against the figures (the report prints them beside the tables). */
 import type { InstructionsResult } from '../sections/instructions.js';
-import type { SequentialSummary } from '../sections/sequential.js';
+import type { FsyncProbe, SequentialSummary } from '../sections/sequential.js';
 import type { ThroughputSummary } from '../sections/throughput.js';
 
 /** One goal and how the run did. */
@@ -19,6 +19,7 @@ export function checkGoals(
   throughput: readonly ThroughputSummary[],
   sequential: readonly SequentialSummary[],
   instructions?: InstructionsResult,
+  fdatasync?: FsyncProbe,
 ): GoalCheck[] {
   const goals: GoalCheck[] = [];
   const keyed = find(throughput, 'leasegate-keys', 32);
@@ -66,6 +67,17 @@ export function checkGoals(
     goal: 'typed client sequential p99 <= 1 ms (fsync never)',
     measured: seq ? `${seq.p99Ms.toFixed(3)} ms` : 'not measured',
     met: seq ? seq.p99Ms <= 1 : undefined,
+  });
+  // Like for like: the client's p99 against the disk's p99, both measured in this run.
+  const batch = sequential.find((s) => s.variant === 'client-fsync-batch');
+  const within = batch && fdatasync ? batch.p99Ms - fdatasync.p99Ms : undefined;
+  goals.push({
+    goal: "the same with fsync batch, within 2 ms of the disk's fdatasync p99",
+    measured:
+      batch && fdatasync && within !== undefined
+        ? `${batch.p99Ms.toFixed(3)} ms (${within >= 0 ? '+' : ''}${within.toFixed(3)})`
+        : 'not measured',
+    met: within === undefined ? undefined : within <= 2,
   });
   for (const variant of ['leasegate', 'leasegate-keys']) {
     const row = find(throughput, variant, 128);
