@@ -66,6 +66,8 @@ export const latencyBuckets: readonly number[] = [
 export class CallStats {
   /** By method, then by code. */
   private series = new Map<string, Map<string, Series>>();
+  /** The same, in the order they were first seen (prom-client's order). */
+  private ordered: Series[] = [];
 
   /** The request counter and the latency histogram, for `registry.registerMetric`. */
   readonly metrics: readonly RegistryMetric[] = [
@@ -77,8 +79,9 @@ export class CallStats {
     ),
   ];
 
-  /** Records one call. */
+  /** Records one call (a latency that is not a finite number is not counted: prom-client threw on it). */
   observe(method: string, code: string, seconds: number): void {
+    if (!Number.isFinite(seconds)) return;
     let byCode = this.series.get(method);
     if (byCode === undefined) {
       byCode = new Map();
@@ -88,6 +91,7 @@ export class CallStats {
     if (series === undefined) {
       series = new Series({ method, code }, new Float64Array(latencyBuckets.length + 1));
       byCode.set(code, series);
+      this.ordered.push(series);
     }
     let bucket = 0;
     while (bucket < latencyBuckets.length && seconds > (latencyBuckets[bucket] as number)) bucket++;
@@ -122,8 +126,10 @@ export class CallStats {
           ),
         };
       },
+      // Both metrics show the same series: resetting one (the registry resets them together) resets both.
       reset: () => {
         this.series = new Map();
+        this.ordered = [];
       },
     };
     return metric;
@@ -155,7 +161,7 @@ export class CallStats {
     return samples;
   }
 
-  private all(): Series[] {
-    return [...this.series.values()].flatMap((byCode) => [...byCode.values()]);
+  private all(): readonly Series[] {
+    return this.ordered;
   }
 }

@@ -11,7 +11,7 @@ export class Metrics {
 
   constructor(state: { handles: HandleTable; leases: LeaseTable }) {
     const registers = [this.registry];
-    // The registry only reads a metric's name, type and samples: see call-stats.ts.
+    // The registry reads a metric's name, type and samples and calls its reset(): see call-stats.ts.
     for (const metric of this.calls.metrics) this.registry.registerMetric(metric as unknown as Metric);
     new Gauge({
       name: 'leasegate_open_handles',

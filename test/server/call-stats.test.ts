@@ -11,6 +11,7 @@ import { CallStats, latencyBuckets } from '../../server/metrics/call-stats.js';
 /** Calls of several methods and codes, with latencies on, between and beyond the bucket bounds. */
 const calls: [string, string, number][] = [
   ['Files.RemotePrint', 'ok', 0.00005],
+  ['Directories.Stat', 'ok', 0.002], // series interleaved: they are listed in the order first seen
   ['Files.RemotePrint', 'ok', 0.0001],
   ['Files.RemotePrint', 'ok', 0.00011],
   ['Files.RemotePrint', 'ok', 0.003],
@@ -69,6 +70,16 @@ describe('CallStats', () => {
       'leasegate_request_duration_seconds_bucket{le="+Inf",method="Directories.Stat",code="not_found"} 2',
     );
     expect(text).toContain('leasegate_requests_total{method="Files.RemotePrint",code="ok"} 5');
+  });
+
+  it('does not count a latency that is not a finite number (prom-client refused it)', async () => {
+    const registry = new Registry();
+    const stats = new CallStats();
+    for (const metric of stats.metrics) registry.registerMetric(metric as never);
+    for (const seconds of [Number.NaN, Number.POSITIVE_INFINITY, 0.002]) stats.observe('M.m', 'ok', seconds);
+    const text = await registry.metrics();
+    expect(text).toContain('leasegate_requests_total{method="M.m",code="ok"} 1');
+    expect(text).toContain('leasegate_request_duration_seconds_sum{method="M.m",code="ok"} 0.002');
   });
 
   it('renders the same OpenMetrics text', async () => {

@@ -1,7 +1,7 @@
 /** The in-memory idempotency store on a manual clock: states, retention and the bounds policy. */
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../server/clock/clock.js';
-import { MemoryIdempotencyStore, recordBytes } from '../../server/idempotency/memory-store.js';
+import { keyHash, MemoryIdempotencyStore, recordBytes } from '../../server/idempotency/memory-store.js';
 import type { BeginOutcome, IdempotencyTicket, StoredResponse } from '../../server/idempotency/store.js';
 
 const day = 86_400_000;
@@ -162,6 +162,27 @@ describe.each([
     expect(store.stats()).toMatchObject({ entries: 2, bytes: 2 * one, evicted: 1 });
   });
 
+  it('tells keys, fingerprints and bodies apart where their characters run together', () => {
+    const { store } = make();
+    const ab = ticket(store.begin('p', 'ab', 'cd'));
+    const abc = ticket(store.begin('p', 'abc', 'd')); // the same characters, another key
+    expect(store.begin('p', 'ab', 'cdx').state).toBe('reused');
+    expect(store.begin('p', 'ab', 'c').state).toBe('reused');
+    expect(store.begin('p', 'a', 'bcd').state).toBe('run');
+    store.complete(ab, ok('{"for":"ab"}'));
+    store.complete(abc, ok(''));
+    expect(store.get('p', 'ab')).toEqual({
+      fingerprint: 'cd',
+      response: expect.objectContaining({ body: '{"for":"ab"}' }),
+    });
+    expect(store.get('p', 'abc')).toEqual({
+      fingerprint: 'd',
+      response: expect.objectContaining({ body: '' }),
+    });
+    const reused = store.begin('p', 'abc', 'e');
+    expect(reused.state === 'reused' && reused.fingerprint).toBe('d');
+  });
+
   it('gives its completed records back oldest first, and a new store takes them back', () => {
     const { clock, store } = make();
     stored(store, 'a', '{"n":1}');
@@ -188,5 +209,44 @@ describe.each([
     stored(store, 'big', 'x'.repeat(500));
     expect(store.get('p', 'big')).toBeUndefined();
     expect(store.stats()).toMatchObject({ entries: 0, bytes: 0 });
+  });
+});
+
+describe('MemoryIdempotencyStore with some keys made to collide', () => {
+  // Mallory's keys all share one hash (as keys crafted against FNV-1a can): the first takes
+  // the hash, the others go to the second Map. Alice's keys hash normally.
+  const collide = (scope: string, key: string) => (scope === 'mallory' ? 7 : keyHash(scope, key));
+
+  it("evicts the oldest records across both Maps, not the other clients' ones first", () => {
+    const { store } = makeStore({ maxEntries: 4 }, collide);
+    for (const key of ['m1', 'm2', 'm3']) stored(store, key, '{}', 'mallory');
+    stored(store, 'a1', '{}', 'alice');
+    stored(store, 'm4', '{}', 'mallory'); // 5 records: the oldest, m1, goes
+    stored(store, 'm5', '{}', 'mallory'); // then m2 (second Map), older than a1
+    expect(store.get('alice', 'a1')).toBeDefined();
+    expect(store.get('mallory', 'm1')).toBeUndefined();
+    expect(store.get('mallory', 'm2')).toBeUndefined();
+    expect(['m3', 'm4', 'm5'].map((k) => store.get('mallory', k) !== undefined)).toEqual([true, true, true]);
+    expect(store.stats()).toMatchObject({ entries: 4, evicted: 2 });
+    // And the flood cannot push alice's later records out ahead of its own.
+    for (let i = 6; i < 100; i++) stored(store, `m${i}`, '{}', 'mallory');
+    expect(store.get('alice', 'a1')).toBeUndefined(); // its turn came, by age
+    stored(store, 'a2', '{}', 'alice');
+    for (let i = 100; i < 103; i++) stored(store, `m${i}`, '{}', 'mallory');
+    expect(store.get('alice', 'a2')).toBeDefined();
+  });
+
+  it('moves an in-flight record to the newest end of the one order', () => {
+    const { store } = makeStore({ maxEntries: 3 }, collide);
+    const inFlight = ticket(store.begin('mallory', 'm1', 'fp')); // first of hash 7: the first Map
+    stored(store, 'm2', '{}', 'mallory'); // the second Map
+    stored(store, 'a1', '{}', 'alice');
+    stored(store, 'a2', '{}', 'alice'); // over: m1 is in flight and moves; m2 is the oldest completed
+    expect(store.get('mallory', 'm2')).toBeUndefined();
+    store.complete(inFlight, ok());
+    stored(store, 'a3', '{}', 'alice'); // over again: a1 (arrived before m1 moved) goes, then nothing
+    expect(store.get('alice', 'a1')).toBeUndefined();
+    expect(store.get('mallory', 'm1')).toBeDefined();
+    expect(store.stats()).toMatchObject({ entries: 3, evicted: 2 });
   });
 });
