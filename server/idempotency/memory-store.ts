@@ -71,7 +71,8 @@ class MemoryRecord implements StoredResponse {
     fingerprint: string,
     public at: number,
   ) {
-    this.text = flat(key + fingerprint);
+    // Flattened once, with the body (setBody): an abandoned record's pieces die young.
+    this.text = key + fingerprint;
     this.keyEnd = key.length;
     this.fingerprintEnd = key.length + fingerprint.length;
   }
