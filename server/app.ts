@@ -96,7 +96,13 @@ export async function buildServer(build: BuildOptions = {}): Promise<FastifyInst
   const redo =
     options.stateDir === undefined
       ? undefined
-      : await openServerLog({ stateDir: options.stateDir, root: root.realRoot, fsync: options.fsync, clock });
+      : await openServerLog({
+          stateDir: options.stateDir,
+          root: root.realRoot,
+          fsync: options.fsync,
+          batchMs: options.fsyncBatchMs,
+          clock,
+        });
   const log = redo?.log ?? noDurabilityLog;
   const leases = new LeaseTable({
     clock,

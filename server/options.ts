@@ -3,6 +3,7 @@
  * variable and help text. The CLI, `buildServer` and `leasegate serve --help`
  * all read this table.
  */
+import { defaultBatchMs } from './redo-log/log-writer.js';
 
 /** Server options as `buildServer` takes them (all have defaults). */
 export interface ServerOptions {
@@ -50,6 +51,8 @@ export interface ServerOptions {
   idempotencyMaxBytes: number;
   /** When the redo log reaches the disk: always, batch (group commit) or never. */
   fsync: 'always' | 'batch' | 'never';
+  /** With `fsync: 'batch'`, how long after an append the background fdatasync runs, in ms. */
+  fsyncBatchMs: number;
 }
 
 type OptionKind = 'string' | 'number' | 'boolean' | 'enum';
@@ -88,6 +91,7 @@ export const defaultServerOptions: ServerOptions = {
   idempotencyMaxEntries: 1_000_000,
   idempotencyMaxBytes: 256 * 1_048_576,
   fsync: 'batch',
+  fsyncBatchMs: defaultBatchMs,
 };
 
 const def = (
@@ -135,8 +139,13 @@ export const optionDefinitions: readonly OptionDefinition[] = [
   def(
     'fsync',
     'enum',
-    'when the redo log reaches the disk: always (replies wait for fdatasync, shared by concurrent calls; survives power loss), batch (fdatasync in the background within 2 ms; a process crash loses nothing acknowledged, power loss the last few ms), never (the kernel writes back; a process crash loses nothing acknowledged)',
+    'when the redo log reaches the disk: always (replies wait for fdatasync, shared by concurrent calls; survives power loss), batch (fdatasync in the background within --fsync-batch-ms; a process crash loses nothing acknowledged, power loss the last few ms), never (the kernel writes back; a process crash loses nothing acknowledged)',
     ['always', 'batch', 'never'],
+  ),
+  def(
+    'fsyncBatchMs',
+    'number',
+    'with --fsync batch, how long after an append the background fdatasync runs (ms, 1-1000)',
   ),
 ];
 
@@ -172,5 +181,8 @@ export function checkOptions(options: ServerOptions): void {
     throw new Error('--lease-min-ttl-ms must not exceed --lease-max-ttl-ms');
   }
   if (options.maxDescriptors < 1) throw new Error('--max-descriptors must be at least 1');
+  if (options.fsyncBatchMs < 1 || options.fsyncBatchMs > 1000) {
+    throw new Error('--fsync-batch-ms must be between 1 and 1000');
+  }
   if (options.port > 65_535) throw new Error('--port must be at most 65535');
 }

@@ -21,7 +21,7 @@ export interface RedoLogOptions {
   readonly clock: Clock;
   /** Log size that starts a checkpoint (default 64 MiB; at least the last checkpoint's size, so that checkpoints cost at most as much I/O as the log). */
   readonly checkpointBytes?: number;
-  /** Longest wait before a background fdatasync in `batch` mode, in ms (default 2). */
+  /** Longest wait before a background fdatasync in `batch` mode, in ms (LogWriter's default when absent). */
   readonly batchMs?: number;
 }
 

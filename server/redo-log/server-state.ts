@@ -58,6 +58,8 @@ export interface ServerLogOptions {
   /** The served root's real path. */
   readonly root: string;
   readonly fsync: FsyncMode;
+  /** See RedoLogOptions.batchMs. */
+  readonly batchMs?: number;
   readonly clock: Clock;
 }
 

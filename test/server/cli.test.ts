@@ -293,6 +293,8 @@ describe('leasegate serve', () => {
       /--log-level must be one of fatal, error, warn, info, debug, trace, silent, got "loud"/,
     ],
     [['--fsync', 'sometimes'], /--fsync must be one of always, batch, never/],
+    [['--fsync-batch-ms', '0'], /--fsync-batch-ms must be between 1 and 1000/],
+    [['--fsync-batch-ms', '1001'], /--fsync-batch-ms must be between 1 and 1000/],
     [['--insecure=maybe'], /--insecure must be true or false/],
     [['--body-limit', '1.5'], /--body-limit must be a whole number/],
     [

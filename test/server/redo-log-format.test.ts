@@ -282,6 +282,17 @@ describe('LogWriter', () => {
     w.close();
   });
 
+  it('in batch mode, waits its window before syncing', async () => {
+    const w = LogWriter.open(join(dir, 'w.log'), 0, 'batch', 400);
+    w.append(Buffer.from('x'));
+    const synced = () => (w as unknown as { synced: number }).synced;
+    await new Promise((r) => setTimeout(r, 100));
+    expect(synced()).toBe(0);
+    for (let i = 0; i < 100 && synced() === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(synced()).toBe(1);
+    w.close();
+  });
+
   it('refuses appends once closed', () => {
     const w = LogWriter.open(join(dir, 'c.log'), 0, 'never');
     w.close();
