@@ -58,8 +58,6 @@ const sweepEvery = 1024;
 class MemoryRecord implements StoredResponse {
   status = 0;
   leaseRemainingMs: number | undefined = undefined;
-  /** Its place in the store's arrival order (renumbered when an in-flight record moves to the newest end). */
-  arrival = 0;
   private text: string;
   private readonly keyEnd: number;
   private readonly fingerprintEnd: number;
@@ -70,6 +68,8 @@ class MemoryRecord implements StoredResponse {
     readonly hash: number,
     fingerprint: string,
     public at: number,
+    /** Its place in the store's arrival order (renumbered when an in-flight record moves to the newest end). */
+    public arrival: number,
   ) {
     // Flattened once, with the body (setBody): an abandoned record's pieces die young.
     this.text = key + fingerprint;
@@ -244,14 +244,13 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
     const hash = this.hashOf(scope, key);
     const first = this.byHash.map.get(hash);
     let record = first?.is(scope, key) ? first : this.findCollided(scope, key);
-    if (record !== undefined && record.status !== 0 && this.isExpired(record, this.now())) {
+    if (record !== undefined && record.status !== 0 && this.isExpired(record.at, this.now())) {
       this.drop(record);
       this.expired++;
       record = undefined;
     }
     if (record === undefined) {
-      record = new MemoryRecord(scope, key, hash, fingerprint, this.now());
-      record.arrival = ++this.arrivals;
+      record = new MemoryRecord(scope, key, hash, fingerprint, this.now(), ++this.arrivals);
       // The common case, a new hash: one lookup above and this set.
       if (first === undefined) this.byHash.map.set(hash, record);
       else this.hold(record);
@@ -299,13 +298,14 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
 
   get(scope: string, key: string): IdempotencyRecordView | undefined {
     const record = this.find(scope, key);
-    if (record === undefined || (record.status !== 0 && this.isExpired(record, this.now()))) return undefined;
+    if (record === undefined || (record.status !== 0 && this.isExpired(record.at, this.now())))
+      return undefined;
     return { fingerprint: record.fingerprint, response: record.status === 0 ? undefined : record };
   }
 
   expire(): number {
     const now = this.now();
-    const gone = [...this.held()].filter((r) => r.status !== 0 && this.isExpired(r, now));
+    const gone = [...this.held()].filter((r) => r.status !== 0 && this.isExpired(r.at, now));
     for (const record of gone) this.drop(record);
     this.expired += gone.length;
     return gone.length;
@@ -318,7 +318,7 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
    */
   *completed(): IterableIterator<CompletedIdempotencyRecord> {
     for (const record of this.held()) {
-      if (record.status === 0 || this.isExpired(record, this.now())) continue;
+      if (record.status === 0 || this.isExpired(record.at, this.now())) continue;
       yield {
         scope: record.scope,
         key: record.key,
@@ -342,12 +342,12 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
       if (old.status === 0) return;
       this.drop(old);
     }
-    const record = new MemoryRecord(scope, key, this.hashOf(scope, key), completed.fingerprint, at);
-    if (this.isExpired(record, this.now())) return;
-    record.status = completed.response.status;
-    record.setBody(completed.response.body);
-    record.arrival = ++this.arrivals;
-    record.leaseRemainingMs = completed.response.leaseRemainingMs;
+    if (this.isExpired(at, this.now())) return;
+    const { fingerprint, response } = completed;
+    const record = new MemoryRecord(scope, key, this.hashOf(scope, key), fingerprint, at, ++this.arrivals);
+    record.status = response.status;
+    record.setBody(response.body);
+    record.leaseRemainingMs = response.leaseRemainingMs;
     this.hold(record);
     this.bytes += heldBytes(record);
     if (this.overBounds()) this.trim();
@@ -365,8 +365,9 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
     return this.byHash.map.size + this.collided.map.size;
   }
 
-  private isExpired(record: MemoryRecord, now: number): boolean {
-    return record.at + this.options.retentionMs <= now;
+  /** Whether a record completed at `at` (store time) has outlived its retention at `now`. */
+  private isExpired(at: number, now: number): boolean {
+    return at + this.options.retentionMs <= now;
   }
 
   private overBounds(): boolean {
@@ -449,7 +450,7 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
       records.map.set(mapKey, record);
       return 'moved';
     }
-    if (this.isExpired(record, now)) this.expired++;
+    if (this.isExpired(record.at, now)) this.expired++;
     else if (this.overBounds()) this.evicted++;
     else return undefined;
     records.passOldest();

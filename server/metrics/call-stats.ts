@@ -9,9 +9,9 @@
  * of 300 000 calls (Node 20), and 2–3 % of a RemotePrint's CPU under load
  * (perf, 32 connections). Here a call is two lookups in small Maps keyed by
  * strings that are constants of the route and the code, a bucket search and
- * three additions. The registry
- * still renders the text (its formatting, escaping and content types), from
- * `getForPromString`/`get`, which is all it asks of a metric.
+ * three additions. The registry still renders the text (its formatting,
+ * escaping and content types), from `getForPromString`/`get`, and resets
+ * through `reset`, which is all it asks of a metric.
  */
 
 /** Labels of a sample as the registry formats them. */
@@ -136,12 +136,12 @@ export class CallStats {
   }
 
   private counterSamples(): Sample[] {
-    return this.all().map((s) => ({ labels: s.labels, value: s.count }));
+    return this.ordered.map((s) => ({ labels: s.labels, value: s.count }));
   }
 
   private histogramSamples(name: string): Sample[] {
     const samples: Sample[] = [];
-    for (const s of this.all()) {
+    for (const s of this.ordered) {
       let cumulative = 0;
       latencyBuckets.forEach((le, i) => {
         cumulative += s.buckets[i] as number;
@@ -159,9 +159,5 @@ export class CallStats {
       );
     }
     return samples;
-  }
-
-  private all(): readonly Series[] {
-    return this.ordered;
   }
 }
