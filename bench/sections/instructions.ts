@@ -11,9 +11,11 @@
  * counting is switched on for one load and off again (callgrind_control), and
  * each thread's count is divided by the calls answered. The main thread's
  * count is the figure. It moves less than CPU time but not by nothing: in four
- * runs on one day it read 142–151 k without a key and 165–169 k with one (a
- * key's cost 9–17 %), and one run on a host busy enough to halve the calls
- * counted read 158 k / 191 k; so read the key cost over runs. V8's background
+ * runs on one day it read 134–141 k without a key and 153–158 k with one (a
+ * key's cost 11–16 %), and one run on a host busy enough to halve the calls
+ * counted read 134 k / 173 k; so read the key cost over runs. It also depends
+ * on how far the JIT got: warmed for 20 000 calls instead of 3 000, one pair
+ * read 118 k / 138 k. V8's background
  * threads (TurboFan compiling, concurrent marking) add as much again and move
  * by a third: under valgrind the JIT is still compiling after the warm-up (it
  * settles after about 100 000 calls at full speed, 5 minutes under valgrind),
