@@ -1,4 +1,7 @@
+import { randomInt } from 'node:crypto';
 import type { Clock } from '../clock/clock.js';
+import { InFlightTable } from './in-flight-table.js';
+import { type EntryRef, RecordArena } from './record-arena.js';
 import type {
   BeginOutcome,
   IdempotencyRecordView,
@@ -17,121 +20,74 @@ export interface MemoryIdempotencyStoreOptions {
   maxEntries: number;
   /** Most accounted bytes held (see {@link recordBytes}). */
   maxBytes: number;
-  /** The records' Map key for (scope, key); {@link keyHash} unless a test forces collisions. */
+  /** The records' hash of (scope, key); {@link seededKeyHash} with a random seed unless a test forces collisions. */
   keyHash?: (scope: string, key: string) => number;
 }
 
 /**
- * Estimated heap bytes of one record beyond the characters of its strings: the
- * record object (nine fields), its string's header and its share of the Map's
- * hash table. Measured by bench/idempotency-memory.ts (Node 20, x64, 8-byte
- * fields): 258 heap bytes a record with the scope "anonymous", of which 109
- * are the characters the accounting counts (the scope's among them, although
- * the records of a principal share its string, so a long principal name is
- * over-counted).
+ * Estimated bytes of one completed record beyond the characters of its
+ * strings: its entry's header in the arena, its share of the arena's index
+ * (three 4-byte slots, the table at most half full) and of a chunk's unused
+ * end. Measured by bench/idempotency-memory.ts (Node 20, x64; JS heap and
+ * ArrayBuffers): 190 bytes a record with the scope "anonymous", of which 109
+ * are the characters the accounting counts (181 and 111 at 10^6 records).
  */
-export const recordOverheadBytes = 149;
+export const recordOverheadBytes = 81;
 
 /** How many records are added between two sweeps for expired records. */
 const sweepEvery = 1024;
 
 /**
- * One record. Compact on purpose (it is kept for a day, by the hundred
- * thousand): one flat string and small integers, no request objects, no
- * closures. `status` 0 means in flight (-1: abandoned, and no longer held);
- * `at` is ms since the store's epoch (a small integer for 12 days of uptime,
- * so V8 keeps it unboxed), the arrival time while in flight and the
- * completion time after. `scope` is the principal's string, shared by its
- * records.
- *
- * The key, the fingerprint and (once completed) the body are one string,
- * read back by slicing (replays and checkpoints; lookups compare in place):
- * two objects a record instead of four. A scavenge's cost goes by the objects
- * it copies, and every record is copied twice before it settles in the old
- * generation: with four, a scavenge at one connection took 1.1 ms with keys
- * against 0.6 ms without.
- *
- * It is also the ticket `begin` hands out, so that completing or abandoning
- * it needs no second lookup, and a late claim never touches a newer record
- * of the same key.
+ * A record in flight: created by `begin`, and the ticket it hands out, so
+ * that completing or abandoning it needs no second lookup, and a late claim
+ * never touches a newer record of the same key. On completion it moves into
+ * the arena (record-arena.ts) as bytes, and this object dies young. `scope`
+ * is the principal's string, shared by its records.
  */
-class MemoryRecord implements StoredResponse {
-  status = 0;
-  leaseRemainingMs: number | undefined = undefined;
-  private text: string;
-  private readonly keyEnd: number;
-  private readonly fingerprintEnd: number;
+class InFlightRecord {
+  /** 0 while in flight, then {@link abandoned} or {@link completedState}. */
+  state = 0;
 
   constructor(
     readonly scope: string,
-    key: string,
+    readonly key: string,
     readonly hash: number,
-    fingerprint: string,
-    public at: number,
-    /** Its place in the store's arrival order (renumbered when an in-flight record moves to the newest end). */
-    public arrival: number,
-  ) {
-    // Flattened once, with the body (setBody): an abandoned record's pieces die young.
-    this.text = key + fingerprint;
-    this.keyEnd = key.length;
-    this.fingerprintEnd = key.length + fingerprint.length;
-  }
-
-  get key(): string {
-    return this.text.slice(0, this.keyEnd);
-  }
-
-  get fingerprint(): string {
-    return this.text.slice(this.keyEnd, this.fingerprintEnd);
-  }
-
-  /** The stored body ('' while in flight). */
-  get body(): string {
-    return this.text.slice(this.fingerprintEnd);
-  }
-
-  /** Characters of key, fingerprint and body. */
-  get length(): number {
-    return this.text.length;
-  }
+    readonly fingerprint: string,
+  ) {}
 
   is(scope: string, key: string): boolean {
-    return key.length === this.keyEnd && this.scope === scope && this.text.startsWith(key);
-  }
-
-  hasFingerprint(fingerprint: string): boolean {
-    return (
-      fingerprint.length === this.fingerprintEnd - this.keyEnd &&
-      this.text.startsWith(fingerprint, this.keyEnd)
-    );
-  }
-
-  /** Stores the body (once, on completion). */
-  setBody(body: string): void {
-    this.text = flat(this.text + body);
+    return this.key === key && this.scope === scope;
   }
 }
 
-/** `status` of a record abandoned while in flight: its claim can no longer complete it. */
+/** `state` of a record abandoned while in flight, and of one completed: its claim is spent. */
 const abandoned = -1;
+const completedState = 1;
 
 /**
- * The records' Map key: a 30-bit FNV-1a hash of (scope, key), a small
- * integer. With the scoped key itself as the Map key, each lookup in a Map of
- * ~10^5 records compared the key with the strings of the entries in its hash
- * chain, one cache miss each (and the scoped key had to be built and hashed):
- * 2.1 µs of a keyed RemotePrint went to Map lookups (perf at 32 connections,
- * two runs). An integer compares in the table itself. A record whose hash is
- * taken by another key (about one in 10^4 among 10^5 records, or every one a
- * client crafted to collide) goes to a second Map by its scoped key instead.
+ * The records' hash of (scope, key): a 30-bit FNV-1a hash, a small integer,
+ * from an offset basis mixed with `seed`. With the scoped key itself as a Map
+ * key, each lookup in a Map of ~10^5 records compared the key with the
+ * strings of the entries in its hash chain, one cache miss each (and the
+ * scoped key had to be built and hashed): 2.1 µs of a keyed RemotePrint went
+ * to Map lookups (perf at 32 connections, two runs). An integer compares in
+ * the table itself. Keys that share a hash share a probe run of the tables
+ * (each compares the keys); a store seeds its hash at random, so that a
+ * client cannot craft keys that crowd one run offline.
  */
-export function keyHash(scope: string, key: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < scope.length; i++) h = Math.imul(h ^ scope.charCodeAt(i), 0x01000193);
-  h = Math.imul(h ^ 10, 0x01000193); // '\n' between the two, as in scopedKey
-  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
-  return (h ^ (h >>> 15)) & 0x3fffffff;
+export function seededKeyHash(seed: number): (scope: string, key: string) => number {
+  const basis = (0x811c9dc5 ^ seed) | 0;
+  return (scope, key) => {
+    let h = basis;
+    for (let i = 0; i < scope.length; i++) h = Math.imul(h ^ scope.charCodeAt(i), 0x01000193);
+    h = Math.imul(h ^ 10, 0x01000193); // '\n' between the two, as in scopedKey
+    for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+    return (h ^ (h >>> 15)) & 0x3fffffff;
+  };
 }
+
+/** {@link seededKeyHash} with seed 0, for tests that need to know a key's hash. */
+export const keyHash = seededKeyHash(0);
 
 /** A completed record as a durable store saves and restores it (see server/redo-log/). */
 export interface CompletedIdempotencyRecord {
@@ -148,68 +104,19 @@ export function recordBytes(mapKey: string, fingerprint: string, body: string): 
   return recordOverheadBytes + mapKey.length + fingerprint.length + body.length;
 }
 
-/** {@link recordBytes} of a held record. */
-function heldBytes(record: MemoryRecord): number {
-  return recordOverheadBytes + record.scope.length + 1 + record.length;
+/** {@link recordBytes} of (scope, key)'s record. */
+function accountedBytes(scope: string, key: string, fingerprint: string, body: string): number {
+  return recordOverheadBytes + scope.length + 1 + key.length + fingerprint.length + body.length;
 }
 
 /**
- * A Map of records in arrival order, and where eviction and expiry continue
- * from in it: a Map iterator that lives across sweeps. A fresh iterator per
- * sweep would walk, every time, the holes that deleted entries leave at the
- * old end of V8's table until it is rehashed (34 µs a call at 100 000
- * records, measured); this one walks each once.
- */
-class ArrivalMap<K> {
-  readonly map = new Map<K, MemoryRecord>();
-  private cursor: Iterator<[K, MemoryRecord]> | undefined;
-  /** The oldest entry, taken from the cursor but not yet dropped. */
-  private oldestEntry: [K, MemoryRecord] | undefined;
-
-  /** The oldest entry still held; undefined when none. */
-  oldest(): [K, MemoryRecord] | undefined {
-    for (;;) {
-      if (this.oldestEntry === undefined) {
-        this.cursor ??= this.map.entries();
-        const next = this.cursor.next();
-        if (next.done === true) {
-          // A finished iterator stays finished: start a fresh one next time.
-          this.cursor = undefined;
-          return undefined;
-        }
-        this.oldestEntry = next.value;
-      }
-      // Dropped since (abandoned, or expired on lookup), maybe replaced by a newer record.
-      if (this.map.get(this.oldestEntry[0]) === this.oldestEntry[1]) return this.oldestEntry;
-      this.oldestEntry = undefined;
-    }
-  }
-
-  /** The oldest entry is dealt with (dropped or moved): the next one is the cursor's. */
-  passOldest(): void {
-    this.oldestEntry = undefined;
-  }
-
-  /**
-   * Lets go of the cursor (while the store only grows): a live Map iterator
-   * keeps the table it started on alive through every rehash (35 bytes a
-   * record at 100 000, measured), and without deletions a fresh one walks no holes.
-   */
-  release(): void {
-    this.cursor = undefined;
-    this.oldestEntry = undefined;
-  }
-}
-
-/**
- * Idempotency records by {@link keyHash} in one Map, in arrival order (a
- * record still in flight when it reaches the old end moves to the new end); a
- * record whose hash another key holds goes to a second Map, by scoped key.
- * Each record carries an arrival number, so that the two Maps make one order.
+ * Records in flight in an {@link InFlightTable} by their hash, and completed
+ * records in a {@link RecordArena}, off the JavaScript heap, in completion
+ * order, found through its index by the same hash (see {@link seededKeyHash}).
  *
  * Policy at the bounds: when a new or completed record takes the store past
  * `maxEntries` records or `maxBytes` accounted bytes, the oldest completed
- * records (by arrival) are dropped first until it fits again; a
+ * records (by completion) are dropped first until it fits again; a
  * retry with an evicted key runs again. In-flight records are never dropped
  * (so a store full of in-flight calls may exceed the bounds by the number of
  * concurrent keyed calls); a single response larger than `maxBytes` is
@@ -221,111 +128,110 @@ class ArrivalMap<K> {
  * by a sweep every {@link sweepEvery} new records, at the bounds, or by `expire()`.
  */
 export class MemoryIdempotencyStore implements IdempotencyStore {
-  private readonly byHash = new ArrivalMap<number>();
-  /** Records whose hash was held by another key when they came (see {@link keyHash}). */
-  private readonly collided = new ArrivalMap<string>();
+  private readonly running = new InFlightTable<InFlightRecord>();
+  private readonly arena = new RecordArena();
   /** Resolvers of the duplicates waiting for an in-flight record (rare, so kept off the record). */
-  private readonly waiters = new Map<MemoryRecord, (() => void)[]>();
+  private readonly waiters = new Map<InFlightRecord, (() => void)[]>();
   private readonly epoch: number;
   private readonly hashOf: (scope: string, key: string) => number;
   private bytes = 0;
-  /** Arrival numbers handed out. */
-  private arrivals = 0;
   private added = 0;
   private expired = 0;
   private evicted = 0;
 
   constructor(private readonly options: MemoryIdempotencyStoreOptions) {
     this.epoch = options.clock.now();
-    this.hashOf = options.keyHash ?? keyHash;
+    this.hashOf = options.keyHash ?? seededKeyHash(randomInt(0x7fffffff));
   }
 
   begin(scope: string, key: string, fingerprint: string): BeginOutcome {
     const hash = this.hashOf(scope, key);
-    const first = this.byHash.map.get(hash);
-    let record = first?.is(scope, key) ? first : this.findCollided(scope, key);
-    if (record !== undefined && record.status !== 0 && this.isExpired(record.at, this.now())) {
-      this.drop(record);
+    const running = this.running.get(hash, scope, key);
+    if (running !== undefined) {
+      if (running.fingerprint !== fingerprint) return { state: 'reused', fingerprint: running.fingerprint };
+      return { state: 'wait', settled: this.waitFor(running) };
+    }
+    const done = this.arena.find(hash, scope, key);
+    if (done !== undefined) {
+      if (!this.isExpired(this.arena.timeOf(done), this.now())) {
+        if (!this.arena.hasFingerprint(done, fingerprint))
+          return { state: 'reused', fingerprint: this.arena.read(done).fingerprint };
+        return { state: 'replay', response: this.arena.read(done) };
+      }
+      this.dropCompleted(done);
       this.expired++;
-      record = undefined;
     }
-    if (record === undefined) {
-      record = new MemoryRecord(scope, key, hash, fingerprint, this.now(), ++this.arrivals);
-      // The common case, a new hash: one lookup above and this set.
-      if (first === undefined) this.byHash.map.set(hash, record);
-      else this.hold(record);
-      this.bytes += heldBytes(record);
-      if (++this.added >= sweepEvery || this.overBounds()) this.trim();
-      return { state: 'run', ticket: record };
-    }
-    if (!record.hasFingerprint(fingerprint)) return { state: 'reused', fingerprint: record.fingerprint };
-    if (record.status !== 0) return { state: 'replay', response: record };
-    let waiters = this.waiters.get(record);
-    if (waiters === undefined) {
-      waiters = [];
-      this.waiters.set(record, waiters);
-    }
-    const list = waiters;
-    return { state: 'wait', settled: new Promise<void>((resolve) => list.push(resolve)) };
+    const record = new InFlightRecord(scope, key, hash, fingerprint);
+    this.running.add(record);
+    this.bytes += accountedBytes(scope, key, fingerprint, '');
+    if (++this.added >= sweepEvery || this.overBounds()) this.trim();
+    return { state: 'run', ticket: record };
   }
 
   complete(ticket: IdempotencyTicket, response: StoredResponse): void {
-    const record = ticket as MemoryRecord;
-    if (record.status !== 0) return;
-    record.status = response.status;
-    record.setBody(response.body);
-    record.leaseRemainingMs = response.leaseRemainingMs;
-    record.at = this.now();
+    const record = ticket as InFlightRecord;
+    if (record.state !== 0) return;
+    record.state = completedState;
+    this.running.delete(record);
     this.bytes += response.body.length;
+    this.arena.add({
+      scope: record.scope,
+      key: record.key,
+      hash: record.hash,
+      fingerprint: record.fingerprint,
+      body: response.body,
+      status: response.status,
+      leaseRemainingMs: response.leaseRemainingMs,
+      at: this.now(),
+    });
     this.wake(record);
     if (this.overBounds()) this.trim();
   }
 
   abandon(ticket: IdempotencyTicket): void {
-    const record = ticket as MemoryRecord;
-    if (record.status !== 0) return;
-    record.status = abandoned;
-    this.drop(record);
+    const record = ticket as InFlightRecord;
+    if (record.state !== 0) return;
+    record.state = abandoned;
+    this.running.delete(record);
+    this.bytes -= accountedBytes(record.scope, record.key, record.fingerprint, '');
     this.wake(record);
   }
 
   /** Scope, key and fingerprint of a ticket's record while it is in flight (a durable store logs them). */
   inFlight(ticket: IdempotencyTicket): { scope: string; key: string; fingerprint: string } | undefined {
-    const record = ticket as MemoryRecord;
-    if (record.status !== 0) return undefined;
+    const record = ticket as InFlightRecord;
+    if (record.state !== 0) return undefined;
     return { scope: record.scope, key: record.key, fingerprint: record.fingerprint };
   }
 
   get(scope: string, key: string): IdempotencyRecordView | undefined {
-    const record = this.find(scope, key);
-    if (record === undefined || (record.status !== 0 && this.isExpired(record.at, this.now())))
-      return undefined;
-    return { fingerprint: record.fingerprint, response: record.status === 0 ? undefined : record };
+    const hash = this.hashOf(scope, key);
+    const running = this.running.get(hash, scope, key);
+    if (running !== undefined) return { fingerprint: running.fingerprint, response: undefined };
+    const done = this.arena.find(hash, scope, key);
+    if (done === undefined || this.isExpired(this.arena.timeOf(done), this.now())) return undefined;
+    const entry = this.arena.read(done);
+    return { fingerprint: entry.fingerprint, response: entry };
   }
 
   expire(): number {
-    const now = this.now();
-    const gone = [...this.held()].filter((r) => r.status !== 0 && this.isExpired(r.at, now));
-    for (const record of gone) this.drop(record);
-    this.expired += gone.length;
-    return gone.length;
+    const before = this.expired;
+    this.trim(true);
+    return this.expired - before;
   }
 
   /**
-   * Completed, unexpired records, oldest first (in each Map), for a durable
-   * store's checkpoint. It may be read across turns of the event loop: the
-   * Maps' iterators tolerate records added and dropped meanwhile.
+   * Completed, unexpired records, oldest first, for a durable store's
+   * checkpoint. It may be read across turns of the event loop: records added
+   * meanwhile come at the end, dropped ones are skipped.
    */
   *completed(): IterableIterator<CompletedIdempotencyRecord> {
-    for (const record of this.held()) {
-      if (record.status === 0 || this.isExpired(record.at, this.now())) continue;
-      yield {
-        scope: record.scope,
-        key: record.key,
-        fingerprint: record.fingerprint,
-        response: record,
-        completedAt: record.at + this.epoch,
-      };
+    for (let ref = this.arena.next(undefined); ref !== undefined; ref = this.arena.next(ref)) {
+      if (this.arena.isDead(ref)) continue;
+      const entry = this.arena.read(ref);
+      if (this.isExpired(entry.at, this.now())) continue;
+      const { scope, key, fingerprint } = entry;
+      yield { scope, key, fingerprint, response: entry, completedAt: entry.at + this.epoch };
     }
   }
 
@@ -336,20 +242,14 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
    */
   restore(completed: CompletedIdempotencyRecord): void {
     const at = completed.completedAt - this.epoch;
-    const { scope, key } = completed;
-    const old = this.find(scope, key);
-    if (old !== undefined) {
-      if (old.status === 0) return;
-      this.drop(old);
-    }
+    const { scope, key, fingerprint, response } = completed;
+    const hash = this.hashOf(scope, key);
+    if (this.running.get(hash, scope, key) !== undefined) return;
+    const old = this.arena.find(hash, scope, key);
+    if (old !== undefined) this.dropCompleted(old);
     if (this.isExpired(at, this.now())) return;
-    const { fingerprint, response } = completed;
-    const record = new MemoryRecord(scope, key, this.hashOf(scope, key), fingerprint, at, ++this.arrivals);
-    record.status = response.status;
-    record.setBody(response.body);
-    record.leaseRemainingMs = response.leaseRemainingMs;
-    this.hold(record);
-    this.bytes += heldBytes(record);
+    this.arena.add({ scope, key, hash, fingerprint, ...response, at });
+    this.bytes += accountedBytes(scope, key, fingerprint, response.body);
     if (this.overBounds()) this.trim();
   }
 
@@ -362,7 +262,7 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
   }
 
   private size(): number {
-    return this.byHash.map.size + this.collided.map.size;
+    return this.running.size + this.arena.size;
   }
 
   /** Whether a record completed at `at` (store time) has outlived its retention at `now`. */
@@ -374,91 +274,41 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
     return this.size() > this.options.maxEntries || this.bytes > this.options.maxBytes;
   }
 
-  /** The record of (scope, key), if held. */
-  private find(scope: string, key: string): MemoryRecord | undefined {
-    const first = this.byHash.map.get(this.hashOf(scope, key));
-    return first?.is(scope, key) ? first : this.findCollided(scope, key);
+  private waitFor(record: InFlightRecord): Promise<void> {
+    let waiters = this.waiters.get(record);
+    if (waiters === undefined) {
+      waiters = [];
+      this.waiters.set(record, waiters);
+    }
+    const list = waiters;
+    return new Promise<void>((resolve) => list.push(resolve));
   }
 
-  private findCollided(scope: string, key: string): MemoryRecord | undefined {
-    return this.collided.map.size === 0 ? undefined : this.collided.map.get(scopedKey(scope, key));
-  }
-
-  /** Adds a record whose key no held record has: by its hash, or by its scoped key if the hash is taken. */
-  private hold(record: MemoryRecord): void {
-    if (this.byHash.map.has(record.hash)) this.collided.map.set(scopedKey(record.scope, record.key), record);
-    else this.byHash.map.set(record.hash, record);
-  }
-
-  /** Every held record, each Map oldest first; tolerates changes between steps. */
-  private *held(): IterableIterator<MemoryRecord> {
-    yield* this.byHash.map.values();
-    yield* this.collided.map.values();
-  }
-
-  /** Lets go of a held record. */
-  private drop(record: MemoryRecord): void {
-    if (this.byHash.map.get(record.hash) === record) this.byHash.map.delete(record.hash);
-    else if (!this.collided.map.delete(scopedKey(record.scope, record.key))) return; // not held
-    this.bytes -= heldBytes(record);
+  /** Lets go of a completed record. */
+  private dropCompleted(ref: EntryRef): void {
+    this.bytes -= recordOverheadBytes + 1 + this.arena.characters(ref);
+    this.arena.kill(ref);
   }
 
   /**
-   * Walks from the oldest record of the two Maps (by arrival number): drops
-   * expired ones, and completed ones while over a bound; stops at the first
-   * completed record that is neither. A record still in flight is moved to the
-   * newest end instead (it is never dropped). Records complete roughly in
-   * arrival order, so a later expired record may wait for the next sweep (it
-   * is never replayed meanwhile). One order across both Maps: records a client
-   * made to collide cannot push out other clients' older ones first.
+   * Drops completed records from the oldest: expired ones, and (unless
+   * `expiredOnly`) others while over a bound; stops at the first that is
+   * neither. Records complete in time order, so an expired record behind a
+   * live one (the clock went back) waits for a later sweep (it is never
+   * replayed meanwhile).
    */
-  private trim(): void {
+  private trim(expiredOnly = false): void {
     this.added = 0;
     const now = this.now();
-    let moves = this.size();
-    let dropped = false;
-    for (;;) {
-      const a = this.byHash.oldest();
-      const b = this.collided.map.size === 0 ? undefined : this.collided.oldest();
-      const next =
-        b === undefined || (a !== undefined && a[1].arrival < b[1].arrival)
-          ? a && this.trimStep(this.byHash, a, now, moves)
-          : this.trimStep(this.collided, b, now, moves);
-      if (next === 'moved') moves--;
-      else if (next === 'dropped') dropped = true;
-      else {
-        // Nothing (more) to drop: let go of the cursors while the store only grows.
-        if (!dropped || this.collided.map.size === 0) this.collided.release();
-        if (!dropped) this.byHash.release();
-        return;
-      }
+    for (let ref = this.arena.oldest(); ref !== undefined; ref = this.arena.oldest()) {
+      if (this.isExpired(this.arena.timeOf(ref), now)) this.expired++;
+      else if (!expiredOnly && this.overBounds()) this.evicted++;
+      else return;
+      this.dropCompleted(ref);
     }
   }
 
-  /** What trim does with one Map's oldest entry; undefined when it stops. */
-  private trimStep<K>(
-    records: ArrivalMap<K>,
-    [mapKey, record]: [K, MemoryRecord],
-    now: number,
-    moves: number,
-  ): 'moved' | 'dropped' | undefined {
-    if (record.status === 0) {
-      if (moves <= 0) return undefined;
-      records.passOldest();
-      records.map.delete(mapKey);
-      record.arrival = ++this.arrivals;
-      records.map.set(mapKey, record);
-      return 'moved';
-    }
-    if (this.isExpired(record.at, now)) this.expired++;
-    else if (this.overBounds()) this.evicted++;
-    else return undefined;
-    records.passOldest();
-    this.drop(record);
-    return 'dropped';
-  }
-
-  private wake(record: MemoryRecord): void {
+  private wake(record: InFlightRecord): void {
     if (this.waiters.size === 0) return;
     const waiters = this.waiters.get(record);
     if (waiters === undefined) return;
@@ -474,15 +324,4 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
  */
 export function scopedKey(scope: string, key: string): string {
   return `${scope}\n${key}`;
-}
-
-/**
- * Makes V8 hold `text` as one flat string. A string built by concatenation (a
- * serialiser's output) is a tree of pieces that can take three
- * times the bytes of its text; reading a character flattens the tree in place,
- * and the GC then drops the pieces. Measured by bench/idempotency-memory.ts.
- */
-function flat(text: string): string {
-  text.charCodeAt(0);
-  return text;
 }

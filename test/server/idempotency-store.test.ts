@@ -35,8 +35,8 @@ function stored(store: MemoryIdempotencyStore, key: string, body = '{}', scope =
   store.complete(ticket(store.begin(scope, key, 'fp')), ok(body));
 }
 
-// Every rule again with all keys on one hash: the first record held takes the hash, every
-// other goes to the store's second Map (by scoped key), as records with colliding hashes do.
+// Every rule again with all keys on one hash: every record then sits in one probe run of the
+// arena's index and of the in-flight table, as records with colliding hashes do.
 describe.each([
   ['keys by hash', undefined],
   ['every key on one hash', () => 7],
@@ -213,16 +213,16 @@ describe.each([
 });
 
 describe('MemoryIdempotencyStore with some keys made to collide', () => {
-  // Mallory's keys all share one hash (as keys crafted against FNV-1a can): the first takes
-  // the hash, the others go to the second Map. Alice's keys hash normally.
+  // Mallory's keys all share one hash (as keys crafted against an unseeded FNV-1a could).
+  // Alice's keys hash normally.
   const collide = (scope: string, key: string) => (scope === 'mallory' ? 7 : keyHash(scope, key));
 
-  it("evicts the oldest records across both Maps, not the other clients' ones first", () => {
+  it("evicts the oldest records, not the other clients' ones first", () => {
     const { store } = makeStore({ maxEntries: 4 }, collide);
     for (const key of ['m1', 'm2', 'm3']) stored(store, key, '{}', 'mallory');
     stored(store, 'a1', '{}', 'alice');
     stored(store, 'm4', '{}', 'mallory'); // 5 records: the oldest, m1, goes
-    stored(store, 'm5', '{}', 'mallory'); // then m2 (second Map), older than a1
+    stored(store, 'm5', '{}', 'mallory'); // then m2, older than a1
     expect(store.get('alice', 'a1')).toBeDefined();
     expect(store.get('mallory', 'm1')).toBeUndefined();
     expect(store.get('mallory', 'm2')).toBeUndefined();
@@ -236,15 +236,15 @@ describe('MemoryIdempotencyStore with some keys made to collide', () => {
     expect(store.get('alice', 'a2')).toBeDefined();
   });
 
-  it('moves an in-flight record to the newest end of the one order', () => {
+  it('orders records by completion: one in flight outlives those completed before it', () => {
     const { store } = makeStore({ maxEntries: 3 }, collide);
-    const inFlight = ticket(store.begin('mallory', 'm1', 'fp')); // first of hash 7: the first Map
-    stored(store, 'm2', '{}', 'mallory'); // the second Map
+    const inFlight = ticket(store.begin('mallory', 'm1', 'fp'));
+    stored(store, 'm2', '{}', 'mallory'); // the same hash as m1
     stored(store, 'a1', '{}', 'alice');
-    stored(store, 'a2', '{}', 'alice'); // over: m1 is in flight and moves; m2 is the oldest completed
+    stored(store, 'a2', '{}', 'alice'); // over: m1 is in flight (never dropped); m2 is the oldest completed
     expect(store.get('mallory', 'm2')).toBeUndefined();
     store.complete(inFlight, ok());
-    stored(store, 'a3', '{}', 'alice'); // over again: a1 (arrived before m1 moved) goes, then nothing
+    stored(store, 'a3', '{}', 'alice'); // over again: a1 (completed before m1) goes, then nothing
     expect(store.get('alice', 'a1')).toBeUndefined();
     expect(store.get('mallory', 'm1')).toBeDefined();
     expect(store.stats()).toMatchObject({ entries: 3, evicted: 2 });
