@@ -1,4 +1,5 @@
 import { hash } from 'node:crypto';
+import { RpcError } from '../../common/rpc-error.js';
 
 /**
  * The fingerprint of a keyed request: a 128-bit hash of the transport, the
@@ -111,8 +112,17 @@ const rotl = (x: number, r: number): number => (x << r) | (x >>> (32 - r));
 /** Words kept between fingerprints; a larger array (a request of megabytes) is let go after use. */
 const keptWords = 65_536;
 
+/**
+ * Deepest nesting fed: a request nested deeper (JSON.parse takes thousands of
+ * levels) is refused with invalid_argument rather than overflowing the stack
+ * of the recursive walk (which surfaced as an internal error).
+ */
+export const maxDepth = 256;
+let depth = 0;
+
 function begin(): void {
   count = 0;
+  depth = 0;
   if (words.length > keptWords) words = new Int32Array(256);
 }
 
@@ -173,10 +183,21 @@ function feedValue(value: unknown): void {
   }
 }
 
+function enter(): void {
+  if (++depth > maxDepth)
+    throw new RpcError({
+      code: 'invalid_argument',
+      message: `the request is nested more than ${maxDepth} levels deep`,
+      details: { reason: 'too_deep' },
+    });
+}
+
 function feedArray(items: readonly unknown[]): void {
+  enter();
   feed(tagArray);
   feed(items.length);
   for (const item of items) feedValue(item);
+  depth--;
 }
 
 /** Sorts keys as Array.prototype.sort does (by UTF-16 code units); by insertion for the few keys a request has. */
@@ -194,6 +215,7 @@ function sortKeys(keys: string[]): void {
 }
 
 function feedObject(object: Record<string, unknown>): void {
+  enter();
   feed(tagObject);
   const keys = Object.keys(object);
   sortKeys(keys);
@@ -204,6 +226,7 @@ function feedObject(object: Record<string, unknown>): void {
     feedValue(item);
   }
   feed(tagEnd);
+  depth--;
 }
 
 const fmix = (x: number): number => {

@@ -283,8 +283,7 @@ export function registerJsonRpcTransport(app: FastifyInstance, options: JsonRpcT
       const answer = runOnce(idempotency, {
         scope: base.principal,
         key,
-        // After prepare(): every params object in the payload is the validated one.
-        fingerprint: fingerprint('jsonrpc', '', payload),
+        fingerprint: fingerprint('jsonrpc', '', fingerprinted(messages, batch)),
         deadline: base.deadline,
         run: () => execute(run, messages, base, batch),
         // execute gives the outcome itself and maps every call's error into it.
@@ -308,6 +307,24 @@ export function registerJsonRpcTransport(app: FastifyInstance, options: JsonRpcT
     scope.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
     scope.post('/jsonrpc', { config: { rpcMethod: 'jsonrpc' } }, handle);
   });
+}
+
+/**
+ * What a keyed request's fingerprint covers: each message as the server reads
+ * it, a call by its id, method and validated params (unknown members and
+ * fields left out, as a retry may differ in them), a message answered without
+ * running by its id and error. The raw payload could be nested thousands of
+ * levels deep in a member nothing reads.
+ */
+function fingerprinted(messages: readonly Message[], batch: boolean): unknown {
+  return [
+    batch,
+    messages.map((m) => {
+      if (m.method !== undefined) return [m.hasId, m.id, m.method.fullName, m.params];
+      const r = m.response;
+      return [m.hasId, m.id, r === undefined ? null : 'error' in r ? r.error : 'result'];
+    }),
+  ];
 }
 
 /** The HTTP response of a request's JSON-RPC responses: one object, an array, or 204 when none is owed. */

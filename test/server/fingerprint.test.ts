@@ -13,6 +13,7 @@ import {
   fingerprint,
   isLegacyFingerprint,
   legacyFingerprint,
+  maxDepth,
 } from '../../server/idempotency/fingerprint.js';
 import { RedoLog } from '../../server/redo-log/redo-log.js';
 import { startTestServer } from '../helpers/server.js';
@@ -29,6 +30,20 @@ describe('fingerprint', () => {
     expect(
       isLegacyFingerprint(legacyFingerprint('http', 'Files.RemotePrint', { handle: 'h', data: 'x' })),
     ).toBe(true);
+  });
+
+  it('refuses a request nested deeper than maxDepth with invalid_argument, and goes on working after', () => {
+    const nest = (levels: number) => {
+      let value: unknown = 'leaf';
+      for (let i = 0; i < levels; i++) value = i % 2 === 0 ? [value] : { v: value };
+      return value;
+    };
+    expect(fp(nest(maxDepth))).toHaveLength(16);
+    expect(() => fp(nest(maxDepth + 1))).toThrow(
+      expect.objectContaining({ code: 'invalid_argument', reason: 'too_deep' }),
+    );
+    expect(() => fp(nest(20_000))).toThrow(expect.objectContaining({ code: 'invalid_argument' }));
+    expect(fp(nest(3))).toBe(fp(nest(3)));
   });
 
   it('does not depend on key order, on values JSON drops, or on the sign of zero', () => {

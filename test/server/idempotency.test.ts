@@ -286,6 +286,32 @@ describe('a key on a JSON-RPC batch', () => {
     expect(effects.get(tag)).toBe(3);
   });
 
+  it('fingerprints what the server reads: an unknown envelope member, even nested thousands deep, is left out', async () => {
+    const tag = fresh('envelope');
+    const key = fresh();
+    const call = { jsonrpc: '2.0', id: 1, method: 'Slow.Bump', params: { tag } };
+    const deep = `${'['.repeat(6000)}${']'.repeat(6000)}`;
+    const first = await s.jsonrpc(
+      `{"jsonrpc":"2.0","id":1,"method":"Slow.Bump","params":{"tag":"${tag}"},"x":${deep}}`,
+      {
+        'idempotency-key': key,
+      },
+    );
+    expect(first.body).toEqual({ jsonrpc: '2.0', id: 1, result: { tag, count: 1 } });
+    const again = await s.jsonrpc({ ...call, junk: 1 }, { 'idempotency-key': key });
+    expect(again.headers['idempotent-replayed']).toBe('true');
+    expect(again.text).toBe(first.text);
+    // A batch item nested deep is answered Invalid Request; the valid call beside it runs.
+    const batchKey = fresh();
+    const mixed = await s.jsonrpc(`[${JSON.stringify(call)},${deep}]`, { 'idempotency-key': batchKey });
+    expect(
+      (mixed.body as { id: number | null; result?: unknown; error?: { code: number } }[]).map(
+        (r) => r.error?.code ?? r.result,
+      ),
+    ).toEqual([{ tag, count: 2 }, -32600]);
+    expect(effects.get(tag)).toBe(2);
+  });
+
   it('does not confuse the same key on the two transports: the second is reused', async () => {
     const tag = fresh('cross');
     const key = fresh();
