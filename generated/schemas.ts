@@ -222,6 +222,7 @@ export const schemaBundle = {
         },
         leaseTtlMs: {
           type: 'integer',
+          maximum: 9007199254740991,
           minimum: 1,
           description: "TTL of the new lease in ms (clamped to the server's limits); ignored with leaseId.",
         },
@@ -258,6 +259,7 @@ export const schemaBundle = {
         },
         seq: {
           type: 'integer',
+          maximum: 9007199254740991,
           minimum: 1,
           description: 'Per-handle sequence number (1, 2, 3, ...): the server applies only last+1, so a delayed or repeated print can neither land twice nor out of order.',
         },
@@ -295,6 +297,7 @@ export const schemaBundle = {
         },
         offset: {
           type: 'integer',
+          maximum: 9007199254740991,
           minimum: 0,
           description: "Read at this offset (retry-safe); omit to read at the handle's position and advance it.",
         },
@@ -355,6 +358,7 @@ export const schemaBundle = {
       properties: {
         ttlMs: {
           type: 'integer',
+          maximum: 9007199254740991,
           minimum: 1,
           description: "Requested time to live in ms; clamped to the server's limits. Default: the server's default TTL.",
         },

@@ -291,6 +291,8 @@ describe.each(transports)('Files over %s', (t) => {
       [{ length: 0 }, 'length'],
       [{ length: 1_048_577 }, 'length'],
       [{ offset: -1 }, 'offset'],
+      [{ offset: 2 ** 53 }, 'offset'], // beyond what a file position can be (a 500 from fs before)
+      [{ offset: 1e300 }, 'offset'],
       [{ encoding: 'latin1' }, 'encoding'],
     ])('refuses %j naming %s', async (extra, field) => {
       const name = await fresh('x');

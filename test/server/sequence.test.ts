@@ -58,6 +58,13 @@ describe.each(transports)('RemotePrint seq over %s', (t) => {
     expect(await content()).toBe('line 1\nline 2\nline 3\n');
   });
 
+  it('refuses a seq beyond 2^53 - 1 (which JSON numbers cannot tell apart) naming seq', async () => {
+    await openWithFirstLine();
+    const huge = await print(2 ** 53 + 2, `${dir}-${file}-huge`);
+    expect(huge).toMatchObject({ code: 'invalid_argument', field: 'seq' });
+    expect(await content()).toBe('line 1\n');
+  });
+
   it('answers a stale seq under a different key with stale_sequence', async () => {
     await openWithFirstLine();
     expect((await print(2, `${dir}-${file}-2`)).ok).toBe(true);
