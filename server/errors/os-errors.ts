@@ -26,6 +26,15 @@ const errnoTable: Record<string, readonly [Code, string, string]> = {
   EXDEV: ['failed_precondition', 'cross_device', 'cross-device operation'],
 };
 
+/** A path that names a FIFO, socket or device: handles are for regular files only. */
+export function notRegularFile(displayPath: string): RpcError {
+  return new RpcError({
+    code: 'failed_precondition',
+    message: `not a regular file: ${displayPath}`,
+    details: { reason: 'not_a_regular_file', field: 'path' },
+  });
+}
+
 /** The errno string of an OS error, if it is one. */
 export function errnoOf(error: unknown): string | undefined {
   const code = (error as { code?: unknown } | null)?.code;

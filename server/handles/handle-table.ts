@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import { RpcError } from '../../common/rpc-error.js';
 import type { Clock } from '../clock/clock.js';
-import { errnoOf, fromOsError } from '../errors/os-errors.js';
+import { errnoOf, fromOsError, notRegularFile } from '../errors/os-errors.js';
 import { newId } from '../leases/ids.js';
 import { Lease, type LeaseMember } from '../leases/lease.js';
 import type { LeaseMembers, LeaseTable } from '../leases/lease-table.js';
@@ -15,7 +15,7 @@ import { PrintBatch, type PrintResult } from './print-batch.js';
 const openAsync = promisify(fs.open);
 const readAsync = promisify(fs.read);
 const fstatAsync = promisify(fs.fstat);
-const { O_RDONLY, O_WRONLY, O_APPEND, O_CREAT, O_EXCL, O_TRUNC, O_NOFOLLOW } = fs.constants;
+const { O_RDONLY, O_WRONLY, O_APPEND, O_CREAT, O_EXCL, O_TRUNC, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
 
 /** How a handle was opened. */
 export type OpenMode = 'read' | 'write' | 'append';
@@ -116,9 +116,14 @@ export class HandleTable implements LeaseMembers {
     const { flags, reopenFlags } = openFlags(request);
     let fd: number;
     try {
-      fd = await openAsync(request.abs, flags | O_NOFOLLOW, 0o644);
+      // O_NONBLOCK: a FIFO must not block open(2), which would hold a threadpool thread until a
+      // writer came (a few such opens wedged every other file call); it is refused below.
+      fd = await openAsync(request.abs, flags | O_NOFOLLOW | O_NONBLOCK, 0o644);
     } catch (error) {
-      throw fromOsError(error, request.display);
+      // ENXIO: a FIFO opened for writing with no reader.
+      throw errnoOf(error) === 'ENXIO'
+        ? notRegularFile(request.display)
+        : fromOsError(error, request.display);
     }
     let st: fs.Stats;
     try {
@@ -130,6 +135,7 @@ export class HandleTable implements LeaseMembers {
           details: { reason: 'is_a_directory', field: 'path' },
         });
       }
+      if (!st.isFile()) throw notRegularFile(request.display);
       // The lease may have ended, or run out unswept, while the file was opening.
       if (this.options.leases.expireIfDue(lease)) {
         throw this.options.leases.goneError(lease, principal, 'lease', 'leaseId');

@@ -3,6 +3,7 @@
  * RemotePrint in utf8 and base64, RemoteRead's offsets, lengths and encodings,
  * RemoteClose, and the leases handles live under.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -190,6 +191,24 @@ describe.each(transports)('Files over %s', (t) => {
       // At least 122 random bits: 21+ base64url characters after the prefix.
       expect(handle).toMatch(/^h_[\w-]{21,}$/);
       expect(leaseId).toMatch(/^l_[\w-]{21,}$/);
+    });
+  });
+
+  describe('RemoteOpen of a FIFO', () => {
+    // A FIFO (made on the server's disk; the API cannot make one) opened for reading or writing
+    // blocked open(2) on a threadpool thread until a writer or reader came: a few wedged every
+    // other file call. Each is refused at once, and the server goes on answering.
+    it.each([['read'], ['write'], ['append']])('refuses mode %s with not_a_regular_file', async (mode) => {
+      const name = await fresh();
+      execFileSync('mkfifo', [at(name)]);
+      const tries = await Promise.all(
+        [1, 2, 3, 4, 5].map(() =>
+          s.call(t, 'Files.RemoteOpen', { path: p(name), mode }, { 'rpc-timeout-ms': '2000' }),
+        ),
+      );
+      for (const r of tries)
+        expect([r.code, r.reason, r.field]).toEqual(['failed_precondition', 'not_a_regular_file', 'path']);
+      expect(await s.ok(t, 'Directories.Stat', { path: p(name) })).toBeDefined();
     });
   });
 
