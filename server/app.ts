@@ -11,7 +11,7 @@ import { schemaBundle, services } from '../generated/index.js';
 import { Principals } from './auth/principals.js';
 import { type Clock, systemClock } from './clock/clock.js';
 import { registerDocs } from './docs/docs-plugin.js';
-import { registerErrorHandler } from './errors/error-handler.js';
+import { registerErrorHandler, sendError, toRpcError } from './errors/error-handler.js';
 import { HandleTable } from './handles/handle-table.js';
 import { MemoryIdempotencyStore } from './idempotency/memory-store.js';
 import type { IdempotencyStore } from './idempotency/store.js';
@@ -83,6 +83,12 @@ export async function buildServer(build: BuildOptions = {}): Promise<FastifyInst
     requestIdHeader: Header.RequestId,
     genReqId: nextRequestId,
     return503OnClosing: true,
+    // A JSON key "__proto__" or "constructor.prototype" is dropped like any unknown field (Fastify's
+    // default refused the body as malformed JSON, which it is not).
+    onProtoPoisoning: 'remove',
+    onConstructorPoisoning: 'remove',
+    // A URL the router cannot decode gets the contract's error body, not Fastify's.
+    frameworkErrors: (error, _request, reply) => sendError(reply, toRpcError(error)),
   });
 
   const definitions = [builtinDefinitions, ...extra.map((e) => e.definitions)];

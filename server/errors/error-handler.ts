@@ -29,6 +29,12 @@ export function toRpcError(error: unknown): RpcError {
         message: 'request body is not valid JSON',
         details: { reason: 'malformed_json' },
       });
+    case 'FST_ERR_BAD_URL':
+      return new RpcError({
+        code: 'invalid_argument',
+        message: 'the request URL is not valid (a malformed percent-encoding)',
+        details: { reason: 'malformed_url' },
+      });
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return new RpcError({
         code: 'invalid_argument',

@@ -184,6 +184,18 @@ export function registerHttpTransport(app: FastifyInstance, options: HttpTranspo
         }),
       );
     }
+    if (request.method !== 'GET' && request.method !== 'HEAD' && app.hasRoute({ method: 'GET', url })) {
+      reply.header('allow', 'GET, HEAD');
+      return sendError(
+        reply,
+        new RpcError({
+          code: 'unimplemented',
+          message: `${request.method} is not allowed here: use GET`,
+          details: { reason: 'method_not_allowed' },
+          httpStatus: 405,
+        }),
+      );
+    }
     if (url.startsWith('/v1/')) {
       return sendError(
         reply,

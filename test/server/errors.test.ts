@@ -378,6 +378,39 @@ describe('errors of the default server', () => {
       },
     );
 
+    it.each(['/healthz', '/metrics', '/openapi.yaml', '/openrpc.json', '/docs'])(
+      'answers 405 unimplemented with Allow: GET, HEAD to a POST on the page %s',
+      async (path) => {
+        const r = await s.send('POST', path, '{}', { 'content-type': 'application/json' });
+        expect(r.status).toBe(405);
+        expect(r.headers.allow).toBe('GET, HEAD');
+        expect(r.body).toMatchObject({ code: 'unimplemented', details: { reason: 'method_not_allowed' } });
+      },
+    );
+
+    it.each(['/v1/Directories/%E0%A4%A', '/%zz'])(
+      'answers 400 invalid_argument malformed_url to %s',
+      async (path) => {
+        const r = await s.send('POST', path, '{}', { 'content-type': 'application/json' });
+        expect(r.status).toBe(400);
+        expect(r.body).toEqual({
+          code: 'invalid_argument',
+          message: expect.any(String),
+          details: { reason: 'malformed_url' },
+        });
+      },
+    );
+
+    it('drops a "__proto__" or "constructor" member like any unknown field', async () => {
+      for (const body of [
+        '{"path":"dir","__proto__":{"x":1}}',
+        '{"path":"dir","constructor":{"prototype":{"x":1}}}',
+      ]) {
+        const r = await s.send('POST', '/v1/Directories/Stat', body, { 'content-type': 'application/json' });
+        expect([r.status, (r.body as { isDirectory?: boolean }).isDirectory]).toEqual([200, true]);
+      }
+    });
+
     it('answers 404 not_found for a path that is neither a method nor a document', async () => {
       const r = await s.send('GET', '/nothing/here');
       expect(r.status).toBe(404);
