@@ -1,6 +1,7 @@
+import { isUtf8 } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import rateLimit from '@fastify/rate-limit';
-import Fastify, { type FastifyInstance, LogController } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyRequest, LogController } from 'fastify';
 import { buildOpenApiDocument } from '../codegen/documents/openapi.js';
 import { buildOpenRpcDocument } from '../codegen/documents/openrpc.js';
 import { createAjv } from '../common/ajv.js';
@@ -24,6 +25,7 @@ import { holdRepliesUntilLogged, openServerLog, restoreServerState } from './red
 import { registerHttpTransport } from './rpc/http-transport.js';
 import { registerJsonRpcTransport } from './rpc/jsonrpc-transport.js';
 import { MethodRegistry } from './rpc/registry.js';
+import { notUtf8 } from './rpc/unicode.js';
 import { Sandbox } from './sandbox/sandbox.js';
 import { directoriesService } from './services/directories.js';
 import type { FileState } from './services/file-state.js';
@@ -145,8 +147,19 @@ export async function buildServer(build: BuildOptions = {}): Promise<FastifyInst
   registerErrorHandler(app);
   // Any body on an RPC route is read as JSON, so that `curl -d '{...}'` works without a Content-Type header.
   // text/plain too: it is what fetch sends for a string body, and Fastify's own text parser would win over '*'.
-  app.removeContentTypeParser('text/plain');
-  app.addContentTypeParser('*', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'ignore'));
+  // Bytes that are not UTF-8 are refused, not decoded to U+FFFD (two names would name one file).
+  app.removeContentTypeParser(['text/plain', 'application/json']);
+  const parseJson = app.getDefaultJsonParser('remove', 'remove');
+  const parseUtf8Json = (
+    request: FastifyRequest,
+    body: Buffer,
+    done: (error: Error | null, value?: unknown) => void,
+  ) => {
+    if (!isUtf8(body)) done(notUtf8());
+    else parseJson(request, body.toString('utf8'), done);
+  };
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, parseUtf8Json);
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, parseUtf8Json);
 
   if (options.rateLimit > 0) {
     await app.register(rateLimit, {

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { codeInfo, JsonRpcError } from '../../common/codes.js';
 import { Header } from '../../common/headers.js';
@@ -247,6 +248,8 @@ export function registerJsonRpcTransport(app: FastifyInstance, options: JsonRpcT
 
   function handle(request: FastifyRequest, reply: FastifyReply): FastifyReply | Promise<FastifyReply> {
     const principal = principals.resolve(request.headers.authorization);
+    if (request.body === notUtf8Body)
+      return reply.send(failure(null, JsonRpcError.ParseError, 'Parse error: the body is not valid UTF-8'));
     let payload: unknown;
     try {
       payload = JSON.parse(String(request.body ?? ''));
@@ -304,7 +307,10 @@ export function registerJsonRpcTransport(app: FastifyInstance, options: JsonRpcT
   app.register(async (scope) => {
     // Parse here, so that bad JSON is a JSON-RPC parse error (-32700), not an HTTP 400.
     scope.removeAllContentTypeParsers();
-    scope.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+    // Bytes that are not UTF-8 are not JSON text: a parse error, not U+FFFD in a name.
+    scope.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body: Buffer, done) =>
+      done(null, isUtf8(body) ? body.toString('utf8') : notUtf8Body),
+    );
     scope.post('/jsonrpc', { config: { rpcMethod: 'jsonrpc' } }, handle);
   });
 }
@@ -326,6 +332,9 @@ function fingerprinted(messages: readonly Message[], batch: boolean): unknown {
     }),
   ];
 }
+
+/** What the body parser hands over for bytes that are not UTF-8. */
+const notUtf8Body = Symbol('not UTF-8');
 
 /** The HTTP response of a request's JSON-RPC responses: one object, an array, or 204 when none is owed. */
 function responseOf(

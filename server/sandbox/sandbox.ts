@@ -2,6 +2,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { RpcError } from '../../common/rpc-error.js';
 import { errnoOf, fromOsError } from '../errors/os-errors.js';
+import { hasLoneSurrogate, notUnicode } from '../rpc/unicode.js';
 
 /** A client path resolved inside the root. */
 export interface ResolvedPath {
@@ -41,6 +42,7 @@ export class Sandbox {
   segments(clientPath: string): string[] {
     const shown = clientPath.length > 200 ? `${clientPath.slice(0, 200)}…` : clientPath;
     if (clientPath.includes('\0')) throw outsideRoot(shown.replace(/\0/g, '\\0'));
+    if (hasLoneSurrogate(clientPath)) throw notUnicode('path', 'path');
     const out: string[] = [];
     for (const part of clientPath.split('/')) {
       if (part === '' || part === '.') continue;

@@ -2,6 +2,7 @@ import { RpcError } from '../../common/rpc-error.js';
 import type { FilesImplementation } from '../../generated/index.js';
 import type { Handle } from '../handles/handle-table.js';
 import type { CallContext } from '../rpc/context.js';
+import { hasLoneSurrogate, notUnicode } from '../rpc/unicode.js';
 import { assertWritable } from './access.js';
 import type { FileState } from './file-state.js';
 
@@ -13,7 +14,10 @@ function invalid(field: string, reason: string, message: string): RpcError {
 
 /** Decodes `data` as the request says; malformed base64 is refused, never silently trimmed. */
 function decodeData(data: string, encoding: string | undefined): Buffer {
-  if (encoding !== 'base64') return Buffer.from(data, 'utf8');
+  if (encoding !== 'base64') {
+    if (hasLoneSurrogate(data)) throw notUnicode('data', 'data');
+    return Buffer.from(data, 'utf8');
+  }
   if (!base64.test(data)) throw invalid('data', 'invalid_base64', 'data is not valid base64');
   return Buffer.from(data, 'base64');
 }

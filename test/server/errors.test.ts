@@ -151,6 +151,29 @@ describe('errors of the default server', () => {
       'recursive',
     ],
     [
+      'a path with a lone surrogate (it would become U+FFFD on disk)',
+      'Directories.MakeDirectory',
+      () => ({ path: 'dir/\ud800' }),
+      {},
+      'invalid_argument',
+      'invalid_unicode',
+      'path',
+    ],
+    [
+      'printed data with a lone surrogate',
+      'Files.RemotePrint',
+      async (t) => ({
+        handle: (
+          await s.ok(t, 'Files.RemoteOpen', { path: `dir/surrogate-${t}.txt`, mode: 'append', create: true })
+        ).handle,
+        data: 'x\udfff',
+      }),
+      {},
+      'invalid_argument',
+      'invalid_unicode',
+      'data',
+    ],
+    [
       'a name too long for the file system',
       'Directories.Stat',
       () => ({ path: 'n'.repeat(300) }),
@@ -400,6 +423,29 @@ describe('errors of the default server', () => {
         });
       },
     );
+
+    it('refuses a body that is not UTF-8 as malformed JSON, on both transports, creating nothing', async () => {
+      const bad = Buffer.concat([Buffer.from('{"path":"dir/'), Buffer.from([0xff, 0xfe]), Buffer.from('"}')]);
+      const http = await s.send('POST', '/v1/Directories/MakeDirectory', bad, {
+        'content-type': 'application/json',
+      });
+      expect([http.status, (http.body as { details: { reason: string } }).details.reason]).toEqual([
+        400,
+        'malformed_json',
+      ]);
+      const noType = await s.send('POST', '/v1/Directories/MakeDirectory', bad);
+      expect(noType.status).toBe(400);
+      const rpc = Buffer.concat([
+        Buffer.from('{"jsonrpc":"2.0","id":1,"method":"Directories.MakeDirectory","params":{"path":"dir/'),
+        Buffer.from([0xff]),
+        Buffer.from('"}}'),
+      ]);
+      const r = await s.send('POST', '/jsonrpc', rpc, { 'content-type': 'application/json' });
+      expect((r.body as { error: { code: number } }).error.code).toBe(-32700);
+      expect((await s.ok('http', 'Directories.ListDirectory', { path: 'dir' })).entries).not.toContainEqual(
+        expect.objectContaining({ name: expect.stringContaining('\ufffd') }),
+      );
+    });
 
     it('drops a "__proto__" or "constructor" member like any unknown field', async () => {
       for (const body of [
