@@ -1,3 +1,4 @@
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { RpcError } from '../../common/rpc-error.js';
@@ -8,14 +9,30 @@ import type { CallContext } from '../rpc/context.js';
 import { outsideRoot } from '../sandbox/sandbox.js';
 import { assertWritable } from './access.js';
 
-/** Page tokens are the last name of the previous page, base64url-encoded (names sort stably). */
-const encodeToken = (name: string): string => Buffer.from(name, 'utf8').toString('base64url');
-const decodeToken = (token: string): string => {
-  const name = Buffer.from(token, 'base64url').toString('utf8');
-  if (name.length === 0 || encodeToken(name) !== token) {
+/**
+ * Page tokens: the last name of the previous page and the folder's path, signed
+ * with this server's key, so that a token the server did not issue (a forged
+ * name, or one from another folder) is refused. The key is drawn at start:
+ * a token outlives neither a restart nor its folder.
+ */
+const tokenKey = randomBytes(32);
+const tokenMac = (folder: string, name: string): string =>
+  createHmac('sha256', tokenKey).update(`${folder}\0${name}`).digest('base64url').slice(0, 22);
+const encodeToken = (folder: string, name: string): string =>
+  `${Buffer.from(name, 'utf8').toString('base64url')}.${tokenMac(folder, name)}`;
+const decodeToken = (folder: string, token: string): string => {
+  const [encoded = '', mac = '', extra] = token.split('.');
+  const name = Buffer.from(encoded, 'base64url').toString('utf8');
+  const expected = tokenMac(folder, name);
+  const valid =
+    extra === undefined &&
+    name.length > 0 &&
+    mac.length === expected.length &&
+    timingSafeEqual(Buffer.from(mac), Buffer.from(expected));
+  if (!valid) {
     throw new RpcError({
       code: 'invalid_argument',
-      message: 'pageToken is not one this server issued',
+      message: 'pageToken is not one this server issued for this folder (tokens do not outlive a restart)',
       details: { reason: 'invalid_page_token', field: 'pageToken' },
     });
   }
@@ -54,7 +71,7 @@ export function directoriesService(
     async listDirectory(request, ctx) {
       const dir = await ctx.sandbox.resolve(request.path);
       const pageSize = request.pageSize ?? 100;
-      const after = request.pageToken === undefined ? undefined : decodeToken(request.pageToken);
+      const after = request.pageToken === undefined ? undefined : decodeToken(dir.display, request.pageToken);
       let names: string[];
       try {
         names = (await fsp.readdir(dir.abs)).sort(byName);
@@ -79,7 +96,7 @@ export function directoriesService(
       }
       const last = page[page.length - 1];
       const more = start + pageSize < names.length && last !== undefined;
-      return more ? { entries, nextPageToken: encodeToken(last) } : { entries };
+      return more ? { entries, nextPageToken: encodeToken(dir.display, last) } : { entries };
     },
 
     async stat(request, ctx) {

@@ -71,6 +71,31 @@ describe.each(transports)('Directories over %s', (t) => {
       expect(second.nextPageToken).toBeUndefined();
     });
 
+    it('refuses a token issued for another folder, or with its name changed', async () => {
+      await mkdir(at('other'), { recursive: true });
+      await Promise.all(['a', 'b', 'c'].map((n) => writeFile(at('other', n), '')));
+      const first = await s.ok(t, 'Directories.ListDirectory', { path: `${dir}/other`, pageSize: 1 });
+      const token = first.nextPageToken as string;
+      const elsewhere = await s.call(t, 'Directories.ListDirectory', {
+        path: `${dir}/many`,
+        pageToken: token,
+      });
+      expect([elsewhere.code, elsewhere.reason]).toEqual(['invalid_argument', 'invalid_page_token']);
+      const [, mac] = token.split('.');
+      const renamed = `${Buffer.from('b').toString('base64url')}.${mac}`;
+      const forged = await s.call(t, 'Directories.ListDirectory', {
+        path: `${dir}/other`,
+        pageToken: renamed,
+      });
+      expect(forged.reason).toBe('invalid_page_token');
+      const next = await s.ok(t, 'Directories.ListDirectory', {
+        path: `${dir}/other/`,
+        pageToken: token,
+        pageSize: 1,
+      });
+      expect(next.entries).toEqual([expect.objectContaining({ name: 'b' })]);
+    });
+
     it('reports entries with their kind and size', async () => {
       const page = await s.ok(t, 'Directories.ListDirectory', { path: dir });
       expect(page.entries).toEqual(
@@ -84,6 +109,11 @@ describe.each(transports)('Directories over %s', (t) => {
     it.each([
       ['a token it never issued', { pageToken: '!!not-a-token!!' }, 'pageToken'],
       ['an empty token', { pageToken: '' }, 'pageToken'],
+      [
+        'a forged token (the base64url of a name)',
+        { pageToken: Buffer.from('f3').toString('base64url') },
+        'pageToken',
+      ],
       ['pageSize 0', { pageSize: 0 }, 'pageSize'],
       ['pageSize over 1000', { pageSize: 1001 }, 'pageSize'],
       ['a fractional pageSize', { pageSize: 2.5 }, 'pageSize'],
