@@ -309,6 +309,13 @@ export class HandleTable implements LeaseMembers {
     return lease.size === 0;
   }
 
+  /** Puts back the tombstone of a handle an ended lease closed before a restart (see LeaseTable.restoreEnded). */
+  restoreTombstone(id: string, lease: Lease): void {
+    if (this.handles.has(id)) return;
+    this.handles.set(id, lease);
+    this.options.leases.rememberClosed(lease, id);
+  }
+
   /** Drops the tombstones of the handles an ended lease closed; returns how many ids it had counted. */
   forgetLease(lease: Lease): number {
     const ids = lease.closedIds();

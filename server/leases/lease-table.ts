@@ -120,6 +120,29 @@ export class LeaseTable {
     return lease;
   }
 
+  /**
+   * Puts back the tombstone of a lease that ended before a restart (the redo
+   * log recovered it): until `forgetAt` its id answers lease_expired /
+   * lease_revoked; `handles.restoreTombstone` adds the ids of its closed handles.
+   */
+  restoreEnded(id: string, principal: string, reason: EndReason, forgetAt: number): Lease | undefined {
+    const now = this.options.clock.now();
+    if (!(forgetAt > now) || this.leases.has(id)) return undefined;
+    const lease = new Lease(id, principal, 0, 0, false);
+    lease.ended = reason;
+    lease.forgetAt = forgetAt;
+    this.leases.set(id, lease);
+    this.tombstones.add(lease, now);
+    return lease;
+  }
+
+  /** Ended leases whose tombstones still answer (a checkpoint reads them). */
+  *endedLeases(): IterableIterator<Lease> {
+    const now = this.options.clock.now();
+    for (const lease of this.leases.values())
+      if (lease.ended !== undefined && lease.forgetAt > now) yield lease;
+  }
+
   /** Every live lease (a checkpoint reads them). */
   *liveLeases(): IterableIterator<Lease> {
     for (const lease of this.leases.values()) if (lease.ended === undefined) yield lease;
@@ -285,7 +308,6 @@ export class LeaseTable {
   /** The one path by which a lease ends (`reason` undefined: discarded quietly, no tombstone). */
   private end(lease: Lease, reason: EndReason | undefined, now = this.options.clock.now()): void {
     if (lease.ended !== undefined) return;
-    this.log.leaseEnded(lease);
     this.heap.remove(lease);
     this.live--;
     const left = (this.perPrincipal.get(lease.principal) ?? 1) - 1;
@@ -302,6 +324,8 @@ export class LeaseTable {
       if (reason === 'lease_expired') this.counts.expired++;
       else this.counts.revoked++;
     }
+    // Logged once ended, so that the record carries the tombstone (its handles' closes follow).
+    this.log.leaseEnded(lease);
     if (lease.size > 0) this.closing.push(lease);
   }
 

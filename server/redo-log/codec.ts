@@ -28,6 +28,7 @@ const tags = {
   remove: 9,
   idem: 10,
   end: 11,
+  tombstone: 13,
 } as const satisfies Record<LogRecord['type'], number>;
 
 /** A print record that carries its call's answer (`answer` set): the print's fields, then the answer's. */
@@ -83,6 +84,14 @@ export class FrameEncoder {
         break;
       case 'lease-end':
         this.str(record.id);
+        break;
+      case 'tombstone':
+        this.str(record.id)
+          .str(record.principal)
+          .u8(record.reason === 'lease_expired' ? 0 : 1)
+          .f64(record.forgetAt);
+        this.u32(record.handles.length);
+        for (const id of record.handles) this.str(id);
         break;
       case 'open':
         this.str(record.id).str(record.principal).str(record.leaseId).str(record.abs).str(record.display);
@@ -322,6 +331,14 @@ function decodeFields(tag: number, r: Reader): LogRecord {
       return { type: 'renew', id: r.str(), expiresAt: r.f64(), at: r.f64() };
     case tags['lease-end']:
       return { type: 'lease-end', id: r.str() };
+    case tags.tombstone: {
+      const [id, principal] = [r.str(), r.str()];
+      const reason = r.u8() === 0 ? 'lease_expired' : 'lease_revoked';
+      const forgetAt = r.f64();
+      const handles: string[] = [];
+      for (let n = r.u32(); n > 0; n--) handles.push(r.str());
+      return { type: 'tombstone', id, principal, reason, forgetAt, handles };
+    }
     case tags.open: {
       const [id, principal, leaseId, abs, display] = [r.str(), r.str(), r.str(), r.str(), r.str()];
       const mode = modes[r.u8()];

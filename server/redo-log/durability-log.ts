@@ -13,6 +13,11 @@ export interface LoggedLease {
   readonly ttlMs: number;
   readonly expiresAt: number;
   readonly solo: boolean;
+  /** Why it ended (once ended), and until when its tombstone answers (0: none, a quiet discard). */
+  readonly ended?: 'lease_expired' | 'lease_revoked' | undefined;
+  readonly forgetAt?: number;
+  /** Ids of the handles its end closed (an ended lease's). */
+  closedIds?(): readonly string[];
 }
 
 /** The fields of a handle the log records. */
@@ -65,7 +70,7 @@ export interface DurabilityLog {
   leaseGranted(lease: LoggedLease): void;
   /** A lease was renewed (logged lazily: only once the logged expiry is more than ttlMs/2 behind). */
   leaseRenewed(lease: LoggedLease): void;
-  /** A lease ended (expired, revoked, discarded). */
+  /** A lease ended (expired, revoked, discarded); an expired or revoked one leaves its tombstone. */
   leaseEnded(lease: LoggedLease): void;
   /** A handle was opened (`truncated`: the open emptied the file). */
   handleOpened(handle: LoggedHandle, truncated: boolean): void;

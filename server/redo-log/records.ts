@@ -45,6 +45,21 @@ export interface LeaseEndRecord {
   readonly id: string;
 }
 
+/**
+ * An ended lease's tombstone: until `forgetAt` its id, and those of the
+ * handles its end closed, answer lease_expired / lease_revoked (contract: for
+ * at least 10 × TTL), across a restart too. Logged when the lease ends (its
+ * handles' close records follow) and, in a checkpoint, with those handles.
+ */
+export interface TombstoneRecord {
+  readonly type: 'tombstone';
+  readonly id: string;
+  readonly principal: string;
+  readonly reason: 'lease_expired' | 'lease_revoked';
+  readonly forgetAt: number;
+  readonly handles: readonly string[];
+}
+
 /** A handle opened (or, in a checkpoint, open), with what a reopen needs; the file by its identity. */
 export interface OpenRecord extends FileIdentity {
   readonly type: 'open';
@@ -151,6 +166,7 @@ export type LogRecord =
   | LeaseRecord
   | RenewRecord
   | LeaseEndRecord
+  | TombstoneRecord
   | OpenRecord
   | PrintRecord
   | PrintAbortRecord

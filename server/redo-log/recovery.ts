@@ -18,7 +18,7 @@ import fs from 'node:fs';
 import { join } from 'node:path';
 import { fileKey, isSameFile } from '../handles/file-identity.js';
 import { scanFrames } from './codec.js';
-import { formatVersion, type IdempotencyRecord, type LogRecord } from './records.js';
+import { formatVersion, type IdempotencyRecord, type LogRecord, type TombstoneRecord } from './records.js';
 import {
   type InDoubtPrint,
   type RecoveredHandle,
@@ -38,6 +38,7 @@ export interface RecoveredState {
   readonly leases: RecoveredLease[];
   readonly handles: RecoveredHandle[];
   readonly idempotency: IdempotencyRecord[];
+  readonly tombstones: TombstoneRecord[];
   readonly inDoubt: InDoubtPrint[];
   /** The log generation to go on appending to, and its size after the torn tail (if any) was cut. */
   readonly generation: number;
@@ -128,6 +129,7 @@ export function recover(stateDir: string, options: RecoverOptions): RecoveredSta
     leases: state.leases,
     handles: state.handles,
     idempotency: state.idempotency,
+    tombstones: state.tombstones,
     inDoubt: state.inDoubt,
     generation: logs.at(-1) ?? first,
     logSize,

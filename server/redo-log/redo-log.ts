@@ -7,7 +7,13 @@ import { type DataFile, syncDataFiles, writeCheckpoint } from './checkpoint.js';
 import { FrameEncoder } from './codec.js';
 import type { DurabilityLog, InDoubtResult, LoggedHandle, LoggedLease, PrintCall } from './durability-log.js';
 import { type FsyncMode, LogWriter } from './log-writer.js';
-import { formatVersion, type IdempotencyRecord, type LogRecord, type PrintRecord } from './records.js';
+import {
+  formatVersion,
+  type IdempotencyRecord,
+  type LogRecord,
+  type PrintRecord,
+  type TombstoneRecord,
+} from './records.js';
 import { type InDoubtPrint, type RecoveredState, recover } from './recovery.js';
 import { checkpointName, listStateFiles, lockStateDir, logName } from './state-dir.js';
 
@@ -29,6 +35,8 @@ export interface RedoLogOptions {
 export interface SnapshotSource {
   leases(): Iterable<LoggedLease>;
   handles(): Iterable<LoggedHandle>;
+  /** Ended leases whose tombstones still answer (none if left out). */
+  endedLeases?(): Iterable<LoggedLease>;
   /** Completed idempotency records to keep (may be read lazily, while the server runs on). */
   idempotency(): Iterable<IdempotencyRecord> | AsyncIterable<IdempotencyRecord>;
 }
@@ -168,7 +176,10 @@ export class RedoLog implements DurabilityLog {
 
   leaseEnded(lease: LoggedLease): void {
     this.loggedExpiry.delete(lease.id);
-    this.append({ type: 'lease-end', id: lease.id }, false);
+    if (this.append({ type: 'lease-end', id: lease.id }, false)) {
+      const tombstone = tombstoneRecord(lease);
+      if (tombstone !== undefined) this.append(tombstone, false);
+    }
   }
 
   handleOpened(handle: LoggedHandle, truncated: boolean): void {
@@ -352,6 +363,10 @@ export class RedoLog implements DurabilityLog {
       });
     }
     for (const h of source.handles()) head.push(openRecord(h, false));
+    for (const l of source.endedLeases?.() ?? []) {
+      const tombstone = tombstoneRecord(l);
+      if (tombstone !== undefined) head.push(tombstone);
+    }
     async function* records(): AsyncIterable<LogRecord> {
       yield* head;
       for await (const r of source?.idempotency() ?? []) yield r;
@@ -446,4 +461,12 @@ function openRecord(h: LoggedHandle, truncated: boolean): LogRecord {
     lastSeq: h.lastSeq,
     truncated,
   };
+}
+
+/** The tombstone record of an ended lease; undefined for a live one or one discarded quietly. */
+function tombstoneRecord(lease: LoggedLease): TombstoneRecord | undefined {
+  const { ended, forgetAt } = lease;
+  if (ended === undefined || forgetAt === undefined || !(forgetAt > 0)) return undefined;
+  const handles = lease.closedIds?.() ?? [];
+  return { type: 'tombstone', id: lease.id, principal: lease.principal, reason: ended, forgetAt, handles };
 }

@@ -5,7 +5,13 @@
 
 import { type FileIdentity, fileKey } from '../handles/file-identity.js';
 import { scopedKey } from '../idempotency/memory-store.js';
-import { type IdempotencyRecord, type LogRecord, type OpenRecord, printAnswerBody } from './records.js';
+import {
+  type IdempotencyRecord,
+  type LogRecord,
+  type OpenRecord,
+  printAnswerBody,
+  type TombstoneRecord,
+} from './records.js';
 
 /** A lease to bring back. */
 export interface RecoveredLease {
@@ -57,6 +63,8 @@ export interface ReplayedState {
   readonly handles: RecoveredHandle[];
   /** Completed idempotency records, the latest per (scope, key). */
   readonly idempotency: IdempotencyRecord[];
+  /** Ended leases' tombstones, with the ids of the handles their ends closed (lapsed ones included). */
+  readonly tombstones: TombstoneRecord[];
   readonly inDoubt: InDoubtPrint[];
   /** Writes to redo, in order (voided ones are kept, flagged). */
   readonly ops: RedoOp[];
@@ -72,6 +80,8 @@ export class Replayer {
   /** Every handle seen, open or closed (closed handles' prints are still redone). */
   private readonly known = new Map<string, RecoveredHandle>();
   private readonly open = new Set<string>();
+  /** Tombstones by lease id, each with the handles closed under its lease since it ended. */
+  private readonly tombstones = new Map<string, { record: TombstoneRecord; handles: Set<string> }>();
   private readonly idempotency = new Map<string, IdempotencyRecord>();
   private readonly pending = new Map<string, InDoubtPrint[]>();
   private readonly ops: RedoOp[] = [];
@@ -104,6 +114,9 @@ export class Replayer {
       }
       case 'lease-end':
         this.leases.delete(record.id);
+        break;
+      case 'tombstone':
+        this.tombstones.set(record.id, { record, handles: new Set(record.handles) });
         break;
       case 'open': {
         const { type: _type, truncated, ...fields } = record;
@@ -197,9 +210,12 @@ export class Replayer {
         }
         break;
       }
-      case 'close':
+      case 'close': {
         this.open.delete(record.handle);
+        const leaseId = this.known.get(record.handle)?.leaseId;
+        if (leaseId !== undefined) this.tombstones.get(leaseId)?.handles.add(record.handle);
         break;
+      }
       case 'remove': {
         const under = `${record.abs}/`;
         for (const [file, ops] of this.byFile) {
@@ -230,9 +246,30 @@ export class Replayer {
     const leases: RecoveredLease[] = [];
     let expiredLeases = 0;
     for (const lease of this.leases.values()) {
-      if (lease.expiresAt + lease.ttlMs / 2 < this.lastStamp) expiredLeases++;
-      else leases.push(lease);
+      if (lease.expiresAt + lease.ttlMs / 2 < this.lastStamp) {
+        expiredLeases++;
+        // It ran out before the server stopped, unswept: its tombstone as the sweep would have left it.
+        const { id, principal, ttlMs, expiresAt } = lease;
+        const record: TombstoneRecord = {
+          type: 'tombstone',
+          id,
+          principal,
+          reason: 'lease_expired',
+          forgetAt: expiresAt + 10 * ttlMs,
+          handles: [],
+        };
+        this.tombstones.set(id, { record, handles: new Set() });
+      } else leases.push(lease);
     }
+    // Handles still open under an ended lease were being closed by its end.
+    for (const id of this.open) {
+      const leaseId = this.known.get(id)?.leaseId;
+      if (leaseId !== undefined) this.tombstones.get(leaseId)?.handles.add(id);
+    }
+    const tombstones = [...this.tombstones.values()].map(({ record, handles }) => ({
+      ...record,
+      handles: [...handles],
+    }));
     const live = new Set(leases.map((l) => l.id));
     const handles: RecoveredHandle[] = [];
     for (const id of this.open) {
@@ -245,6 +282,7 @@ export class Replayer {
       leases,
       handles,
       idempotency: [...this.idempotency.values()],
+      tombstones,
       inDoubt,
       ops: this.ops,
       expiredLeases,

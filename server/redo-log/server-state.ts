@@ -44,9 +44,14 @@ export function restoreServerState(log: RedoLog, recovered: RecoveredState, tabl
     const lease = byId.get(r.leaseId);
     if (lease !== undefined) handles.restore(r, lease);
   }
+  for (const t of recovered.tombstones) {
+    const lease = leases.restoreEnded(t.id, t.principal, t.reason, t.forgetAt);
+    if (lease !== undefined) for (const id of t.handles) handles.restoreTombstone(id, lease);
+  }
   idempotency?.restore(recovered.idempotency);
   log.setSnapshotSource({
     leases: () => leases.liveLeases(),
+    endedLeases: () => leases.endedLeases(),
     handles: () => handles.openHandles(),
     idempotency: () => idempotency?.records() ?? [],
   });

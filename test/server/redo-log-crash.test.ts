@@ -201,3 +201,42 @@ describe('SIGTERM', () => {
     expect(await second.exit).toEqual({ code: 0, signal: null });
   });
 });
+
+describe('lease tombstones across a restart', () => {
+  // Contract §5: an ended lease's id and its handles answer lease_expired / lease_revoked for at
+  // least 10 × TTL. Before, a restart forgot them: the ids answered not_found.
+  it.each([['SIGKILL'], ['SIGTERM']] as const)(
+    'still answers lease_expired and lease_revoked after a %s restart',
+    async (signal) => {
+      const root = join(tmp, `tomb-${signal}-root`);
+      const state = join(tmp, `tomb-${signal}-state`);
+      fs.mkdirSync(root, { recursive: true });
+      let server = await serve(root, state);
+      const openUnder = async (leaseId: string, path: string) =>
+        (await post(server.url, 'Files/RemoteOpen', { path, mode: 'append', create: true, leaseId })).body
+          .handle as string;
+      const expiring = (await post(server.url, 'Leases/Grant', { ttlMs: 1_000 })).body.lease
+        .leaseId as string;
+      const revoked = (await post(server.url, 'Leases/Grant', { ttlMs: 60_000 })).body.lease
+        .leaseId as string;
+      const expiredHandle = await openUnder(expiring, 'expired.txt');
+      const revokedHandle = await openUnder(revoked, 'revoked.txt');
+      expect((await post(server.url, 'Leases/Revoke', { leaseId: revoked })).status).toBe(200);
+      await new Promise((resolve) => setTimeout(resolve, 1_600));
+      const reasons = async () => [
+        (await post(server.url, 'Files/RemotePrint', { handle: expiredHandle, data: 'x' })).body.details
+          ?.reason,
+        (await post(server.url, 'Leases/KeepAlive', { leaseId: expiring })).body.details?.reason,
+        (await post(server.url, 'Files/RemotePrint', { handle: revokedHandle, data: 'x' })).body.details
+          ?.reason,
+        (await post(server.url, 'Leases/TimeToLive', { leaseId: revoked })).body.details?.reason,
+      ];
+      const want = ['lease_expired', 'lease_expired', 'lease_revoked', 'lease_revoked'];
+      expect(await reasons()).toEqual(want);
+      server.child.kill(signal);
+      await server.exit;
+      server = await serve(root, state);
+      expect(await reasons()).toEqual(want);
+    },
+  );
+});

@@ -63,6 +63,22 @@ const everyRecord: LogRecord[] = [
   },
   { type: 'close', handle: 'h_1' },
   { type: 'lease-end', id: 'l_1' },
+  {
+    type: 'tombstone',
+    id: 'l_1',
+    principal: 'p',
+    reason: 'lease_revoked',
+    forgetAt: 1_700_000_600_000,
+    handles: ['h_1', 'h_2'],
+  },
+  {
+    type: 'tombstone',
+    id: 'l_2',
+    principal: 'p',
+    reason: 'lease_expired',
+    forgetAt: 1_700_000_000_000,
+    handles: [],
+  },
   { type: 'remove', abs: '/srv/root/a b' },
   {
     type: 'idem',
