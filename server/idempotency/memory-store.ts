@@ -141,7 +141,12 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
 
   constructor(private readonly options: MemoryIdempotencyStoreOptions) {
     this.epoch = options.clock.now();
-    this.hashOf = options.keyHash ?? seededKeyHash(randomInt(0x7fffffff));
+    const given = options.keyHash;
+    // 30 bits, as the tables expect (a test's hash may give any integer).
+    this.hashOf =
+      given === undefined
+        ? seededKeyHash(randomInt(0x7fffffff))
+        : (scope, key) => given(scope, key) & 0x3fffffff;
   }
 
   begin(scope: string, key: string, fingerprint: string): BeginOutcome {
@@ -214,10 +219,18 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
     return { fingerprint: entry.fingerprint, response: entry };
   }
 
+  /** Drops every expired completed record, wherever it is (the clock may have gone back meanwhile). */
   expire(): number {
-    const before = this.expired;
-    this.trim(true);
-    return this.expired - before;
+    const now = this.now();
+    let gone = 0;
+    for (let ref = this.arena.next(undefined); ref !== undefined; ref = this.arena.next(ref)) {
+      if (this.arena.isDead(ref) || !this.isExpired(this.arena.timeOf(ref), now)) continue;
+      this.dropCompleted(ref);
+      gone++;
+    }
+    this.arena.oldest(); // lets go of chunks left with dead entries only
+    this.expired += gone;
+    return gone;
   }
 
   /**
@@ -291,18 +304,17 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
   }
 
   /**
-   * Drops completed records from the oldest: expired ones, and (unless
-   * `expiredOnly`) others while over a bound; stops at the first that is
-   * neither. Records complete in time order, so an expired record behind a
+   * Drops completed records from the oldest: expired ones, and others while
+   * over a bound; stops at the first that is neither. Records complete in time order, so an expired record behind a
    * live one (the clock went back) waits for a later sweep (it is never
    * replayed meanwhile).
    */
-  private trim(expiredOnly = false): void {
+  private trim(): void {
     this.added = 0;
     const now = this.now();
     for (let ref = this.arena.oldest(); ref !== undefined; ref = this.arena.oldest()) {
       if (this.isExpired(this.arena.timeOf(ref), now)) this.expired++;
-      else if (!expiredOnly && this.overBounds()) this.evicted++;
+      else if (this.overBounds()) this.evicted++;
       else return;
       this.dropCompleted(ref);
     }

@@ -1,6 +1,5 @@
 import type { RpcError } from '../../common/rpc-error.js';
 import { settleBy } from '../rpc/deadlines.js';
-import { isLegacyFingerprint } from './fingerprint.js';
 import { keyInUseError, keyReusedError } from './policy.js';
 import type { BeginOutcome, IdempotencyStore, IdempotencyTicket, StoredResponse } from './store.js';
 
@@ -53,11 +52,12 @@ export interface KeyedCall {
   /** What the first caller gets when its deadline passes while the call runs (may throw; called unbound). */
   readonly late: () => KeyedAnswer;
   /**
-   * The request's legacyFingerprint (fingerprint.ts), computed only when a record holds
-   * one (written by a server before the current fingerprint), so that a retry
-   * across the upgrade still matches its record.
+   * The request's fingerprint in the older form that `stored` (a record's,
+   * which differs from the current one) may have been written in by an earlier
+   * server, so that a retry across the upgrade still matches its record;
+   * undefined when no older form fits. Computed only then.
    */
-  legacyFingerprint(): string;
+  legacyFingerprint(stored: string): string | undefined;
 }
 
 /**
@@ -97,11 +97,7 @@ function proceed(
     case 'replay':
       return { response: begun.response, replayed: true };
     case 'reused':
-      if (
-        fingerprint === call.fingerprint &&
-        isLegacyFingerprint(begun.fingerprint) &&
-        call.legacyFingerprint() === begun.fingerprint
-      )
+      if (fingerprint === call.fingerprint && call.legacyFingerprint(begun.fingerprint) === begun.fingerprint)
         return attempt(store, call, begun.fingerprint);
       throw keyReusedError();
     case 'wait':

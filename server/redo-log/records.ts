@@ -175,5 +175,11 @@ export type LogRecord =
   | IdempotencyRecord
   | EndRecord;
 
-/** Version written in meta records; recovery refuses others. */
-export const formatVersion = 1;
+/**
+ * Version written in meta records. 2 added tombstone records: a server that
+ * reads only 1 refuses such a state directory at its meta record, before it
+ * could take an unknown record for a torn tail and cut the log there.
+ */
+export const formatVersion = 2;
+/** Versions recovery reads (1: no tombstones); it refuses others. */
+export const readableFormatVersions: readonly number[] = [1, 2];

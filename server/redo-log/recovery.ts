@@ -18,7 +18,12 @@ import fs from 'node:fs';
 import { join } from 'node:path';
 import { fileKey, isSameFile } from '../handles/file-identity.js';
 import { scanFrames } from './codec.js';
-import { formatVersion, type IdempotencyRecord, type LogRecord, type TombstoneRecord } from './records.js';
+import {
+  type IdempotencyRecord,
+  type LogRecord,
+  readableFormatVersions,
+  type TombstoneRecord,
+} from './records.js';
 import {
   type InDoubtPrint,
   type RecoveredHandle,
@@ -160,8 +165,10 @@ function checkMeta(records: readonly LogRecord[], path: string, root: string, ma
   const meta = records[0];
   if (meta === undefined && mayBeEmpty) return;
   if (meta?.type !== 'meta') throw new RecoveryError(`${path} does not start with a meta record`);
-  if (meta.version !== formatVersion) {
-    throw new RecoveryError(`${path} has format version ${meta.version}; this server reads ${formatVersion}`);
+  if (!readableFormatVersions.includes(meta.version)) {
+    throw new RecoveryError(
+      `${path} has format version ${meta.version}; this server reads ${readableFormatVersions.join(' and ')}`,
+    );
   }
   if (meta.root !== root) {
     throw new RecoveryError(

@@ -3,7 +3,7 @@ import { Header } from '../../common/headers.js';
 import { RpcError } from '../../common/rpc-error.js';
 import type { Principals } from '../auth/principals.js';
 import { sendError, toRpcError } from '../errors/error-handler.js';
-import { fingerprint, legacyFingerprint } from '../idempotency/fingerprint.js';
+import { fingerprint, isLegacyFingerprint, legacyFingerprint } from '../idempotency/fingerprint.js';
 import { isFinal, keyMissingError } from '../idempotency/policy.js';
 import { type KeyedAnswer, type KeyedCall, type RunOutcome, runOnce } from '../idempotency/run-once.js';
 import type { IdempotencyStore, StoredResponse } from '../idempotency/store.js';
@@ -117,7 +117,8 @@ class HttpKeyedCall implements KeyedCall {
     return this.ctx.settlesThisTurn;
   }
 
-  legacyFingerprint(): string {
+  legacyFingerprint(stored: string): string | undefined {
+    if (!isLegacyFingerprint(stored)) return undefined;
     return legacyFingerprint('http', this.method.fullName, this.body);
   }
 }

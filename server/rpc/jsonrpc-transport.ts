@@ -5,7 +5,7 @@ import { Header } from '../../common/headers.js';
 import { RpcError } from '../../common/rpc-error.js';
 import type { Principals } from '../auth/principals.js';
 import { toRpcError } from '../errors/error-handler.js';
-import { fingerprint, legacyFingerprint } from '../idempotency/fingerprint.js';
+import { fingerprint, isLegacyFingerprint, legacyFingerprint } from '../idempotency/fingerprint.js';
 import { isFinal, keyMissingError } from '../idempotency/policy.js';
 import { type RunOutcome, runOnce } from '../idempotency/run-once.js';
 import type { IdempotencyStore, StoredResponse } from '../idempotency/store.js';
@@ -295,7 +295,7 @@ export function registerJsonRpcTransport(app: FastifyInstance, options: JsonRpcT
           throw error;
         },
         late,
-        legacyFingerprint: () => legacyFingerprint('jsonrpc', '', payload),
+        legacyFingerprint: (stored) => olderFingerprint(stored, payload),
       });
       if (!(answer instanceof Promise)) return sendStored(reply, answer.response, answer.replayed);
       return answer.then((a) => sendStored(reply, a.response, a.replayed), refused);
@@ -331,6 +331,23 @@ function fingerprinted(messages: readonly Message[], batch: boolean): unknown {
       return [m.hasId, m.id, r === undefined ? null : 'error' in r ? r.error : 'result'];
     }),
   ];
+}
+
+/**
+ * A request's fingerprint in the older form a record may hold: the first
+ * (SHA-256, 32 characters), or the raw payload's (16 characters, before
+ * {@link fingerprinted}; records live 24 h by default, so a retry across the
+ * upgrade still replays). Undefined when the payload cannot be walked (nested
+ * too deep: no record of it can exist).
+ */
+function olderFingerprint(stored: string, payload: unknown): string | undefined {
+  try {
+    return isLegacyFingerprint(stored)
+      ? legacyFingerprint('jsonrpc', '', payload)
+      : fingerprint('jsonrpc', '', payload);
+  } catch {
+    return undefined;
+  }
 }
 
 /** What the body parser hands over for bytes that are not UTF-8. */

@@ -133,7 +133,7 @@ describe('fingerprint', () => {
   });
 });
 
-describe('a record logged with the first fingerprint (before an upgrade)', () => {
+describe('a record logged with an earlier fingerprint (before an upgrade)', () => {
   const mkdirRequest = { path: 'old', parents: false };
   const rpc = (path: string) => ({
     jsonrpc: '2.0',
@@ -151,6 +151,13 @@ describe('a record logged with the first fingerprint (before an upgrade)', () =>
       transport: 'jsonrpc' as const,
       // The validated payload: params with their defaults.
       fingerprint: legacyFingerprint('jsonrpc', '', { ...rpc('old'), params: mkdirRequest }),
+      body: '{"jsonrpc":"2.0","id":1,"result":{}}',
+    },
+    {
+      // The second form of a JSON-RPC request's: the whole validated payload, before it covered
+      // only what the server reads.
+      transport: 'jsonrpc' as const,
+      fingerprint: fingerprint('jsonrpc', '', { ...rpc('old'), params: mkdirRequest }),
       body: '{"jsonrpc":"2.0","id":1,"result":{}}',
     },
   ];

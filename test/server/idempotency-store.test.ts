@@ -40,6 +40,7 @@ function stored(store: MemoryIdempotencyStore, key: string, body = '{}', scope =
 describe.each([
   ['keys by hash', undefined],
   ['every key on one hash', () => 7],
+  ['every key on hash -1 (a test hash is cut to 30 bits)', () => -1],
 ])('MemoryIdempotencyStore, %s', (_, keyHash) => {
   const make = (limits: Limits = {}) => makeStore(limits, keyHash);
 
@@ -125,6 +126,23 @@ describe.each([
     clock.advance(1);
     expect(store.get('p', 'k')).toBeUndefined();
     expect(store.begin('p', 'k', 'fp').state).toBe('run');
+  });
+
+  it('expire() drops an expired record behind a live one (restored out of order)', () => {
+    const { clock, store } = make({ retentionMs: 1_000 });
+    stored(store, 'live');
+    store.restore({
+      scope: 'p',
+      key: 'old',
+      fingerprint: 'fp',
+      response: ok(),
+      completedAt: clock.now() - 900,
+    });
+    clock.advance(200);
+    expect(store.expire()).toBe(1);
+    expect(store.get('p', 'old')).toBeUndefined();
+    expect(store.get('p', 'live')).toBeDefined();
+    expect(store.stats()).toMatchObject({ entries: 1, expired: 1 });
   });
 
   it('reclaims expired records with expire()', () => {

@@ -214,6 +214,24 @@ describe('recovery of damaged logs', () => {
     at: 0,
   });
 
+  it('reads format versions 1 and 2, and refuses a later one without cutting anything', () => {
+    const tombstone: LogRecord = {
+      type: 'tombstone',
+      id: 'l_t',
+      principal: 'p',
+      reason: 'lease_revoked',
+      forgetAt: 1,
+      handles: [],
+    };
+    fs.writeFileSync(join(dir, logName(1)), encode([{ ...meta, version: 2 }, lease('l_a'), tombstone]));
+    expect(recover(dir, { root }).tombstones.map((t) => t.id)).toEqual(['l_t']);
+    const later = encode([{ ...meta, version: 3 }, lease('l_a')]);
+    const torn = Buffer.concat([later, Buffer.from([1, 2, 3])]);
+    fs.writeFileSync(join(dir, logName(1)), torn);
+    expect(() => recover(dir, { root })).toThrow(/format version 3; this server reads 1 and 2/);
+    expect(fs.statSync(join(dir, logName(1))).size).toBe(torn.length);
+  });
+
   it('cuts a torn tail off the last log and appends after the good part', () => {
     const good = encode([meta, lease('l_a'), lease('l_b')]);
     const torn = encode([lease('l_c')]).subarray(0, 11);
