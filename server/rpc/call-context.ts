@@ -15,7 +15,7 @@ export function callContext(
   const timeout = headers[Header.RpcTimeoutMs];
   if (timeout !== undefined) {
     const ms = Number(timeout);
-    if (typeof timeout !== 'string' || !/^\d{1,12}$/.test(timeout.trim()) || ms < 1) {
+    if (typeof timeout !== 'string' || !/^\d+$/.test(timeout.trim()) || ms < 1) {
       throw new RpcError({
         code: 'invalid_argument',
         message: 'Rpc-Timeout-Ms must be a whole number of milliseconds >= 1',
