@@ -12,6 +12,7 @@ import { schemaBundle, services } from '../generated/index.js';
 import { Principals } from './auth/principals.js';
 import { type Clock, systemClock } from './clock/clock.js';
 import { registerDocs } from './docs/docs-plugin.js';
+import { clientErrorHandler } from './errors/client-errors.js';
 import { registerErrorHandler, sendError, toRpcError } from './errors/error-handler.js';
 import { HandleTable } from './handles/handle-table.js';
 import { MemoryIdempotencyStore } from './idempotency/memory-store.js';
@@ -91,6 +92,7 @@ export async function buildServer(build: BuildOptions = {}): Promise<FastifyInst
     onConstructorPoisoning: 'remove',
     // A URL the router cannot decode gets the contract's error body, not Fastify's.
     frameworkErrors: (error, _request, reply) => sendError(reply, toRpcError(error)),
+    clientErrorHandler,
   });
 
   const definitions = [builtinDefinitions, ...extra.map((e) => e.definitions)];

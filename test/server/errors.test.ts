@@ -5,6 +5,8 @@
  * names the server's absolute root path.
  */
 import { mkdir, symlink, writeFile } from 'node:fs/promises';
+import { STATUS_CODES } from 'node:http';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allCodes, type Code, codeInfo, JsonRpcError } from '../../common/codes.js';
@@ -446,6 +448,33 @@ describe('errors of the default server', () => {
         expect.objectContaining({ name: expect.stringContaining('\ufffd') }),
       );
     });
+
+    it.each([
+      [
+        'a malformed Content-Length',
+        'POST /v1/Directories/Stat HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n',
+        400,
+        'malformed_http',
+      ],
+      [
+        'headers over Node’s limit',
+        `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`,
+        431,
+        'headers_too_large',
+      ],
+    ])(
+      'answers %s, which Node’s parser refuses, with the contract body',
+      async (_name, request, status, reason) => {
+        const url = new URL(s.url);
+        const socket = connect(Number(url.port), url.hostname);
+        socket.write(request);
+        let raw = '';
+        for await (const chunk of socket) raw += String(chunk);
+        expect(raw.split('\r\n')[0]).toBe(`HTTP/1.1 ${status} ${STATUS_CODES[status]}`);
+        const body = JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4));
+        expect(body).toEqual({ code: 'invalid_argument', message: expect.any(String), details: { reason } });
+      },
+    );
 
     it('drops a "__proto__" or "constructor" member like any unknown field', async () => {
       for (const body of [
