@@ -137,6 +137,20 @@ function keyedCall(
   return answer instanceof Promise ? answer.then((a) => sendAnswer(reply, a)) : sendAnswer(reply, answer);
 }
 
+/** 405 for a known path asked with another HTTP method. */
+function notAllowed(reply: FastifyReply, method: string, allow: string, use: string): FastifyReply {
+  reply.header('allow', allow);
+  return sendError(
+    reply,
+    new RpcError({
+      code: 'unimplemented',
+      message: `${method} is not allowed here: use ${use}`,
+      details: { reason: 'method_not_allowed' },
+      httpStatus: 405,
+    }),
+  );
+}
+
 /** One `POST /v1/{Service}/{Method}` route per method, validated and serialised by the method's schemas. */
 export function registerHttpTransport(app: FastifyInstance, options: HttpTransportOptions): void {
   const { registry, principals, maxDeadlineMs, idempotency } = options;
@@ -173,30 +187,9 @@ export function registerHttpTransport(app: FastifyInstance, options: HttpTranspo
   ]);
   app.setNotFoundHandler((request, reply) => {
     const url = request.url.split('?')[0] ?? '';
-    if (knownPaths.has(url)) {
-      reply.header('allow', 'POST');
-      return sendError(
-        reply,
-        new RpcError({
-          code: 'unimplemented',
-          message: `${request.method} is not allowed here: use POST`,
-          details: { reason: 'method_not_allowed' },
-          httpStatus: 405,
-        }),
-      );
-    }
-    if (request.method !== 'GET' && request.method !== 'HEAD' && app.hasRoute({ method: 'GET', url })) {
-      reply.header('allow', 'GET, HEAD');
-      return sendError(
-        reply,
-        new RpcError({
-          code: 'unimplemented',
-          message: `${request.method} is not allowed here: use GET`,
-          details: { reason: 'method_not_allowed' },
-          httpStatus: 405,
-        }),
-      );
-    }
+    if (knownPaths.has(url)) return notAllowed(reply, request.method, 'POST', 'POST');
+    if (request.method !== 'GET' && request.method !== 'HEAD' && app.hasRoute({ method: 'GET', url }))
+      return notAllowed(reply, request.method, 'GET, HEAD', 'GET');
     if (url.startsWith('/v1/')) {
       return sendError(
         reply,
