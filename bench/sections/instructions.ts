@@ -15,7 +15,11 @@
  * key's cost 11–16 %), and one run on a host busy enough to halve the calls
  * counted read 134 k / 173 k; so read the key cost over runs. It also depends
  * on how far the JIT got: warmed for 20 000 calls instead of 3 000, one pair
- * read 118 k / 138 k. V8's background
+ * read 118 k / 138 k. With idempotency records off the JS heap (a later day,
+ * three runs) it read 137–153 k / 171–179 k (12–31 %): the key's main-thread
+ * work rose (its record's bytes are copied in JavaScript) while its GC fell
+ * (scavenges half as long), which CPU time shows and this count does not.
+ * V8's background
  * threads (TurboFan compiling, concurrent marking) add as much again and move
  * by a third: under valgrind the JIT is still compiling after the warm-up (it
  * settles after about 100 000 calls at full speed, 5 minutes under valgrind),
