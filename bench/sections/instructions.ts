@@ -17,8 +17,9 @@
  * on how far the JIT got: warmed for 20 000 calls instead of 3 000, one pair
  * read 118 k / 138 k. With idempotency records off the JS heap (a later day,
  * three runs) it read 137–153 k / 171–179 k (12–31 %): the key's main-thread
- * work rose (its record's bytes are copied in JavaScript) while its GC fell
- * (scavenges half as long), which CPU time shows and this count does not.
+ * count rose (most likely its record's bytes, now copied in JavaScript; not
+ * measured apart) while its GC fell (scavenges half as long), which CPU time
+ * shows (a key 16 % against 18 % before) and this count does not.
  * V8's background
  * threads (TurboFan compiling, concurrent marking) add as much again and move
  * by a third: under valgrind the JIT is still compiling after the warm-up (it
