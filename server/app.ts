@@ -220,6 +220,7 @@ export async function buildServer(build: BuildOptions = {}): Promise<FastifyInst
     registry,
     principals,
     maxDeadlineMs: options.maxDeadlineMs,
+    maxBatchCalls: options.maxBatchCalls,
     ...keys,
     openrpc: () => openrpc,
     observe: (method, code, seconds) => metrics.observe(method, code, seconds),

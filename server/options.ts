@@ -35,6 +35,8 @@ export interface ServerOptions {
   maxLeasesPerPrincipal: number;
   /** Requests per second per principal (0 = unlimited). */
   rateLimit: number;
+  /** Most calls in one JSON-RPC batch (the rate limit counts a batch as one request). */
+  maxBatchCalls: number;
   /** Largest deadline a caller may ask for with Rpc-Timeout-Ms, and the deadline of calls that send none, in ms. */
   maxDeadlineMs: number;
   /** Tokens file (JSON) mapping bearer tokens to principals; unset = no authentication. */
@@ -83,6 +85,7 @@ export const defaultServerOptions: ServerOptions = {
   maxHandlesPerPrincipal: 200_000,
   maxLeasesPerPrincipal: 200_000,
   rateLimit: 0,
+  maxBatchCalls: 100,
   maxDeadlineMs: 300_000,
   tokens: undefined,
   insecure: false,
@@ -125,6 +128,7 @@ export const optionDefinitions: readonly OptionDefinition[] = [
   def('maxHandlesPerPrincipal', 'number', 'most open handles per principal'),
   def('maxLeasesPerPrincipal', 'number', 'most live leases per principal'),
   def('rateLimit', 'number', 'requests per second per principal (0 = unlimited)'),
+  def('maxBatchCalls', 'number', 'most calls in one JSON-RPC batch (a larger batch is refused whole)'),
   def('maxDeadlineMs', 'number', 'cap on Rpc-Timeout-Ms, and the deadline of calls without one (ms)'),
   def(
     'tokens',
@@ -181,6 +185,7 @@ export function checkOptions(options: ServerOptions): void {
     throw new Error('--lease-min-ttl-ms must not exceed --lease-max-ttl-ms');
   }
   if (options.maxDescriptors < 1) throw new Error('--max-descriptors must be at least 1');
+  if (options.maxBatchCalls < 1) throw new Error('--max-batch-calls must be at least 1');
   if (options.fsyncBatchMs < 1 || options.fsyncBatchMs > 1000) {
     throw new Error('--fsync-batch-ms must be between 1 and 1000');
   }

@@ -34,6 +34,8 @@ export interface JsonRpcTransportOptions {
   registry: MethodRegistry;
   principals: Principals;
   maxDeadlineMs: number;
+  /** Most calls in one batch: a larger one is refused whole (Invalid Request), nothing runs. */
+  maxBatchCalls: number;
   /** Where keyed requests are recorded (a key covers the whole request, batch or single). */
   idempotency: IdempotencyStore;
   /** Refuse requests holding a non-idempotent call when they carry no Idempotency-Key. */
@@ -259,6 +261,10 @@ export function registerJsonRpcTransport(app: FastifyInstance, options: JsonRpcT
     const batch = Array.isArray(payload);
     if (batch && (payload as unknown[]).length === 0)
       return reply.send(failure(null, JsonRpcError.InvalidRequest, 'Invalid Request: empty batch'));
+    if (batch && (payload as unknown[]).length > options.maxBatchCalls) {
+      const message = `Invalid Request: a batch holds at most ${options.maxBatchCalls} calls (--max-batch-calls)`;
+      return reply.send(failure(null, JsonRpcError.InvalidRequest, message));
+    }
     const messages = (batch ? (payload as unknown[]) : [payload]).map(prepare);
     let base: CallContext;
     try {

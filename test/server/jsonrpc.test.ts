@@ -166,6 +166,24 @@ describe('the specification’s examples', () => {
 });
 
 describe('beyond the examples', () => {
+  it('refuses a batch of more than --max-batch-calls calls whole, running none; takes one of exactly that many', async () => {
+    const mkdirs = (prefix: string, n: number) =>
+      Array.from({ length: n }, (_, i) => ({
+        jsonrpc: '2.0',
+        method: 'Directories.MakeDirectory',
+        params: { path: `${prefix}-${i}` },
+        id: i,
+      }));
+    const over = await rpc(mkdirs('over', 101));
+    expect(over.body).toMatchObject({
+      id: null,
+      error: { code: -32600, message: expect.stringContaining('100') },
+    });
+    await expect(stat(join(s.root, 'over-0'))).rejects.toThrow();
+    const full = await rpc(mkdirs('full', 100));
+    expect((full.body as Response[]).filter((x) => x.result !== undefined)).toHaveLength(100);
+  });
+
   it('runs a batch in order, so a later call sees an earlier one’s effect', async () => {
     const r = await rpc([
       { jsonrpc: '2.0', method: 'Directories.MakeDirectory', params: { path: 'ordered' }, id: 1 },
