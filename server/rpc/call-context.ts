@@ -5,11 +5,16 @@ import type { Principal } from '../auth/principals.js';
 import type { Sandbox } from '../sandbox/sandbox.js';
 import type { CallContext } from './context.js';
 
-/** Reads the call's deadline and idempotency key from the request headers. */
+/**
+ * Reads the call's deadline and idempotency key from the request headers.
+ * `rawHeaders` (Node's list of names and values) tells a key sent twice, which
+ * Node joins into one value with ", ", from one key holding ", ".
+ */
 export function callContext(
   principal: Principal,
   headers: IncomingHttpHeaders,
   maxDeadlineMs: number,
+  rawHeaders: readonly string[] = [],
 ): CallContext {
   let budget = maxDeadlineMs;
   const timeout = headers[Header.RpcTimeoutMs];
@@ -28,6 +33,13 @@ export function callContext(
   const rawKey = headers[Header.IdempotencyKey];
   if (rawKey !== undefined) {
     idempotencyKey = typeof rawKey === 'string' ? parseIdempotencyKey(rawKey) : undefined;
+    if (idempotencyKey?.includes(', ') && sentTwice(rawHeaders, Header.IdempotencyKey)) {
+      throw new RpcError({
+        code: 'invalid_argument',
+        message: 'Idempotency-Key was sent more than once: send one',
+        details: { reason: 'invalid_idempotency_key', field: 'Idempotency-Key' },
+      });
+    }
     if (idempotencyKey === undefined) {
       throw new RpcError({
         code: 'invalid_argument',
@@ -43,6 +55,13 @@ export function callContext(
     Date.now() + budget,
     idempotencyKey,
   );
+}
+
+/** Whether the header `name` (lower case) occurs more than once in Node's raw list. */
+function sentTwice(rawHeaders: readonly string[], name: string): boolean {
+  let seen = 0;
+  for (let i = 0; i < rawHeaders.length; i += 2) if ((rawHeaders[i] as string).toLowerCase() === name) seen++;
+  return seen > 1;
 }
 
 /**

@@ -169,6 +169,7 @@ export function registerHttpTransport(app: FastifyInstance, options: HttpTranspo
           principals.resolve(request.headers.authorization),
           request.headers,
           maxDeadlineMs,
+          request.raw.rawHeaders,
         );
         if (ctx.idempotencyKey !== undefined) return keyedCall(idempotency, method, request.body, ctx, reply);
         if (keyRequired) throw keyMissingError(method.fullName);

@@ -268,7 +268,7 @@ export function registerJsonRpcTransport(app: FastifyInstance, options: JsonRpcT
     const messages = (batch ? (payload as unknown[]) : [payload]).map(prepare);
     let base: CallContext;
     try {
-      base = callContext(principal, request.headers, maxDeadlineMs);
+      base = callContext(principal, request.headers, maxDeadlineMs, request.raw.rawHeaders);
     } catch (error) {
       return refuse(reply, messages, batch, toRpcError(error));
     }

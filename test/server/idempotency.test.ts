@@ -3,6 +3,7 @@
  * own test, against a real server, real files and a user-level slow service.
  */
 import { mkdir, readFile, rm, stat } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordOverheadBytes } from '../../server/idempotency/memory-store.js';
@@ -191,6 +192,32 @@ describe.each(transports)('idempotency keys over %s', (t) => {
       });
     }
     expect(effects.get('never')).toBeUndefined();
+  });
+
+  it('refuses an Idempotency-Key sent twice (Node joins the two with ", "), but takes one key holding ", "', async () => {
+    const url = new URL(s.url);
+    const tag = `twice-${t}`;
+    const params = JSON.stringify({ tag });
+    const body = t === 'http' ? params : `{"jsonrpc":"2.0","id":1,"method":"Slow.Bump","params":${params}}`;
+    const path = t === 'http' ? '/v1/Slow/Bump' : '/jsonrpc';
+    const twice = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(url.port), url.hostname);
+      socket.write(
+        `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nIdempotency-Key: a\r\n` +
+          `Idempotency-Key: b\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+      );
+      let raw = '';
+      socket.on('data', (d) => {
+        raw += String(d);
+      });
+      socket.on('end', () => resolve(raw));
+      socket.on('error', reject);
+    });
+    expect(twice).toContain('invalid_idempotency_key');
+    expect(twice).toContain('more than once');
+    expect(effects.get(tag)).toBeUndefined();
+    const one = await send(s, t, 'Slow.Bump', { tag }, fresh('a, b'));
+    expect(one.ok).toBe(true);
   });
 
   it('keeps a response header that matters (Lease-Remaining-Ms) in the replay', async () => {
