@@ -99,14 +99,18 @@ export interface CompletedIdempotencyRecord {
   readonly completedAt: number;
 }
 
-/** Accounted bytes of a record: its strings (the scope as part of the scoped key) plus {@link recordOverheadBytes}. */
-export function recordBytes(mapKey: string, fingerprint: string, body: string): number {
-  return recordOverheadBytes + mapKey.length + fingerprint.length + body.length;
+/**
+ * Accounted bytes of a record whose scope, key, fingerprint and body hold
+ * `characters` UTF-16 code units in all: those, one for the separator of scope
+ * and key (as in {@link scopedKey}), and {@link recordOverheadBytes}.
+ */
+function accounted(characters: number): number {
+  return recordOverheadBytes + 1 + characters;
 }
 
-/** {@link recordBytes} of (scope, key)'s record. */
-function accountedBytes(scope: string, key: string, fingerprint: string, body: string): number {
-  return recordOverheadBytes + scope.length + 1 + key.length + fingerprint.length + body.length;
+/** {@link accounted} bytes of a record of these strings. */
+export function recordBytes(scope: string, key: string, fingerprint: string, body: string): number {
+  return accounted(scope.length + key.length + fingerprint.length + body.length);
 }
 
 /**
@@ -120,8 +124,9 @@ function accountedBytes(scope: string, key: string, fingerprint: string, body: s
  * retry with an evicted key runs again. In-flight records are never dropped
  * (so a store full of in-flight calls may exceed the bounds by the number of
  * concurrent keyed calls); a single response larger than `maxBytes` is
- * answered but not kept. Bytes are counted in UTF-16 code units of the key,
- * fingerprint and stored body, plus a fixed per-record overhead.
+ * answered but not kept. Bytes are counted as {@link recordBytes}: UTF-16
+ * code units of the principal, key, fingerprint and stored body, plus a fixed
+ * per-record overhead.
  *
  * Retention: a completed record is kept `retentionMs` after completion. Expired
  * records are never replayed (checked on lookup) and their memory is reclaimed
@@ -168,7 +173,7 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
     }
     const record = new InFlightRecord(scope, key, hash, fingerprint);
     this.running.add(record);
-    this.bytes += accountedBytes(scope, key, fingerprint, '');
+    this.bytes += recordBytes(scope, key, fingerprint, '');
     if (++this.added >= sweepEvery || this.overBounds()) this.trim();
     return { state: 'run', ticket: record };
   }
@@ -198,7 +203,7 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
     if (record.state !== 0) return;
     record.state = abandoned;
     this.running.delete(record);
-    this.bytes -= accountedBytes(record.scope, record.key, record.fingerprint, '');
+    this.bytes -= recordBytes(record.scope, record.key, record.fingerprint, '');
     this.wake(record);
   }
 
@@ -262,7 +267,7 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
     if (old !== undefined) this.dropCompleted(old);
     if (this.isExpired(at, this.now())) return;
     this.arena.add({ scope, key, hash, fingerprint, ...response, at });
-    this.bytes += accountedBytes(scope, key, fingerprint, response.body);
+    this.bytes += recordBytes(scope, key, fingerprint, response.body);
     if (this.overBounds()) this.trim();
   }
 
@@ -299,15 +304,15 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
 
   /** Lets go of a completed record. */
   private dropCompleted(ref: EntryRef): void {
-    this.bytes -= recordOverheadBytes + 1 + this.arena.characters(ref);
+    this.bytes -= accounted(this.arena.characters(ref));
     this.arena.kill(ref);
   }
 
   /**
    * Drops completed records from the oldest: expired ones, and others while
-   * over a bound; stops at the first that is neither. Records complete in time order, so an expired record behind a
-   * live one (the clock went back) waits for a later sweep (it is never
-   * replayed meanwhile).
+   * over a bound; stops at the first that is neither. Records complete in time
+   * order, so an expired record behind a live one (the clock went back) waits
+   * for `expire()` or a later sweep (it is never replayed meanwhile).
    */
   private trim(): void {
     this.added = 0;

@@ -70,9 +70,9 @@ function fitsLatin1(text: string): boolean {
 }
 
 /**
- * The entries, oldest first, and the index. Entries are appended; they leave
- * from the old end (`dropOldest`) or anywhere by being marked dead (`kill`),
- * in which case their bytes stay until the old end passes them.
+ * The entries, oldest first, and the index. Entries are appended and leave by
+ * being marked dead (`kill`); their bytes stay until `oldest()` passes them,
+ * and a chunk goes once it has passed all of its entries.
  */
 export class RecordArena {
   /** The chunks still holding live or not-yet-passed entries; `chunks[0]` is number `firstChunk`. */
@@ -212,12 +212,6 @@ export class RecordArena {
         return { chunk: this.firstChunk, offset: this.oldestOffset };
       this.oldestOffset += first.buf.readUInt32LE(this.oldestOffset);
     }
-  }
-
-  /** Drops an entry that `oldest()` gave. */
-  dropOldest(ref: EntryRef): void {
-    this.kill(ref);
-    this.oldest();
   }
 
   /**

@@ -95,7 +95,7 @@ describe.each([
     if (waiting.state === 'wait') await waiting.settled;
     expect(store.get('p', 'k')).toBeUndefined();
     expect(store.begin('p', 'k', 'fp').state).toBe('run');
-    expect(store.stats().bytes).toBe(recordBytes('p\nk', 'fp', ''));
+    expect(store.stats().bytes).toBe(recordBytes('p', 'k', 'fp', ''));
   });
 
   it('ignores a claim once it is spent: an abandoned claim cannot complete the next record of its key', () => {
@@ -112,7 +112,7 @@ describe.each([
     expect(replay.state === 'replay' && replay.response.body).toBe('{"from":"second"}');
     expect(store.stats()).toMatchObject({
       entries: 1,
-      bytes: recordBytes('p\nk', 'fp', '{"from":"second"}'),
+      bytes: recordBytes('p', 'k', 'fp', '{"from":"second"}'),
     });
   });
 
@@ -169,7 +169,7 @@ describe.each([
   });
 
   it('evicts the oldest completed records at the byte bound', () => {
-    const one = recordBytes('p\na', 'fp', '{"x":1}');
+    const one = recordBytes('p', 'a', 'fp', '{"x":1}');
     const { store } = make({ maxBytes: 2 * one });
     stored(store, 'a', '{"x":1}');
     stored(store, 'b', '{"x":1}');
