@@ -4,7 +4,7 @@ import type { Clock } from '../clock/clock.js';
 import { type DurabilityLog, noDurabilityLog } from '../redo-log/durability-log.js';
 import { ExpiryHeap } from './expiry-heap.js';
 import { newId } from './ids.js';
-import { type EndReason, Lease } from './lease.js';
+import { type EndReason, Lease, tombstoneTtls } from './lease.js';
 import { Tombstones } from './tombstones.js';
 
 export { type EndReason, Lease, type LeaseMember } from './lease.js';
@@ -319,7 +319,7 @@ export class LeaseTable {
       this.leases.delete(lease.id);
     } else {
       lease.ended = reason;
-      lease.forgetAt = now + 10 * lease.ttlMs;
+      lease.forgetAt = now + tombstoneTtls * lease.ttlMs;
       this.tombstones.add(lease, now);
       if (reason === 'lease_expired') this.counts.expired++;
       else this.counts.revoked++;

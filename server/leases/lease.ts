@@ -1,6 +1,9 @@
 /** Why a lease ended, as the wire says it. */
 export type EndReason = 'lease_expired' | 'lease_revoked';
 
+/** An ended lease's tombstone answers for this many of its TTLs after the end (contract: at least 10). */
+export const tombstoneTtls = 10;
+
 /** What a lease holds: handles, known to the lease only by id. */
 export interface LeaseMember {
   readonly id: string;

@@ -5,6 +5,7 @@
  */
 
 import type { FileIdentity } from '../handles/file-identity.js';
+import type { EndReason } from '../leases/lease.js';
 
 /** The fields of a lease the log records. */
 export interface LoggedLease {
@@ -14,7 +15,7 @@ export interface LoggedLease {
   readonly expiresAt: number;
   readonly solo: boolean;
   /** Why it ended (once ended), and until when its tombstone answers (0: none, a quiet discard). */
-  readonly ended?: 'lease_expired' | 'lease_revoked' | undefined;
+  readonly ended?: EndReason | undefined;
   readonly forgetAt?: number;
   /** Ids of the handles its end closed (an ended lease's). */
   closedIds?(): readonly string[];

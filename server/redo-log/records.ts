@@ -5,6 +5,7 @@
  */
 
 import type { FileIdentity } from '../handles/file-identity.js';
+import type { EndReason } from '../leases/lease.js';
 
 /** How a handle was opened (as the handle table says). */
 export type LoggedMode = 'read' | 'write' | 'append';
@@ -39,7 +40,7 @@ export interface RenewRecord {
   readonly at: number;
 }
 
-/** A lease ended (expired, revoked or discarded with its solo handle). */
+/** A lease ended without a tombstone: discarded with its solo handle (see TombstoneRecord; a format-1 log has one for every end). */
 export interface LeaseEndRecord {
   readonly type: 'lease-end';
   readonly id: string;
@@ -48,14 +49,15 @@ export interface LeaseEndRecord {
 /**
  * An ended lease's tombstone: until `forgetAt` its id, and those of the
  * handles its end closed, answer lease_expired / lease_revoked (contract: for
- * at least 10 × TTL), across a restart too. Logged when the lease ends (its
- * handles' close records follow) and, in a checkpoint, with those handles.
+ * at least 10 × TTL), across a restart too. Logged when the lease ends, in
+ * place of a lease-end record (its handles' close records follow), and in a
+ * checkpoint with those handles.
  */
 export interface TombstoneRecord {
   readonly type: 'tombstone';
   readonly id: string;
   readonly principal: string;
-  readonly reason: 'lease_expired' | 'lease_revoked';
+  readonly reason: EndReason;
   readonly forgetAt: number;
   readonly handles: readonly string[];
 }

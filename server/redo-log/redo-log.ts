@@ -176,10 +176,8 @@ export class RedoLog implements DurabilityLog {
 
   leaseEnded(lease: LoggedLease): void {
     this.loggedExpiry.delete(lease.id);
-    if (this.append({ type: 'lease-end', id: lease.id }, false)) {
-      const tombstone = tombstoneRecord(lease);
-      if (tombstone !== undefined) this.append(tombstone, false);
-    }
+    // An expired or revoked lease's tombstone record stands for its end; a discarded one has none.
+    this.append(tombstoneRecord(lease) ?? { type: 'lease-end', id: lease.id }, false);
   }
 
   handleOpened(handle: LoggedHandle, truncated: boolean): void {

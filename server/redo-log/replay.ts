@@ -5,6 +5,7 @@
 
 import { type FileIdentity, fileKey } from '../handles/file-identity.js';
 import { scopedKey } from '../idempotency/memory-store.js';
+import { tombstoneTtls } from '../leases/lease.js';
 import {
   type IdempotencyRecord,
   type LogRecord,
@@ -116,6 +117,8 @@ export class Replayer {
         this.leases.delete(record.id);
         break;
       case 'tombstone':
+        // It stands for the lease's end as well (a version-1 log has lease-end records only).
+        this.leases.delete(record.id);
         this.tombstones.set(record.id, { record, handles: new Set(record.handles) });
         break;
       case 'open': {
@@ -255,7 +258,7 @@ export class Replayer {
           id,
           principal,
           reason: 'lease_expired',
-          forgetAt: expiresAt + 10 * ttlMs,
+          forgetAt: expiresAt + tombstoneTtls * ttlMs,
           handles: [],
         };
         this.tombstones.set(id, { record, handles: new Set() });
