@@ -1,4 +1,3 @@
-import { isUtf8 } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import rateLimit from '@fastify/rate-limit';
 import Fastify, { type FastifyInstance, type FastifyRequest, LogController } from 'fastify';
@@ -26,7 +25,7 @@ import { holdRepliesUntilLogged, openServerLog, restoreServerState } from './red
 import { registerHttpTransport } from './rpc/http-transport.js';
 import { registerJsonRpcTransport } from './rpc/jsonrpc-transport.js';
 import { MethodRegistry } from './rpc/registry.js';
-import { notUtf8 } from './rpc/unicode.js';
+import { notUtf8, utf8Text } from './rpc/unicode.js';
 import { Sandbox } from './sandbox/sandbox.js';
 import { directoriesService } from './services/directories.js';
 import type { FileState } from './services/file-state.js';
@@ -157,8 +156,9 @@ export async function buildServer(build: BuildOptions = {}): Promise<FastifyInst
     body: Buffer,
     done: (error: Error | null, value?: unknown) => void,
   ) => {
-    if (!isUtf8(body)) done(notUtf8());
-    else parseJson(request, body.toString('utf8'), done);
+    const text = utf8Text(body);
+    if (text === undefined) done(notUtf8());
+    else parseJson(request, text, done);
   };
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, parseUtf8Json);
   app.addContentTypeParser('*', { parseAs: 'buffer' }, parseUtf8Json);

@@ -1,4 +1,3 @@
-import { isUtf8 } from 'node:buffer';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { codeInfo, JsonRpcError } from '../../common/codes.js';
 import { Header } from '../../common/headers.js';
@@ -20,6 +19,7 @@ import {
   type MethodRegistry,
   type RegisteredMethod,
 } from './registry.js';
+import { utf8Text } from './unicode.js';
 import { validationError } from './validation.js';
 
 type Id = string | number | null;
@@ -315,7 +315,7 @@ export function registerJsonRpcTransport(app: FastifyInstance, options: JsonRpcT
     scope.removeAllContentTypeParsers();
     // Bytes that are not UTF-8 are not JSON text: a parse error, not U+FFFD in a name.
     scope.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body: Buffer, done) =>
-      done(null, isUtf8(body) ? body.toString('utf8') : notUtf8Body),
+      done(null, utf8Text(body) ?? notUtf8Body),
     );
     scope.post('/jsonrpc', { config: { rpcMethod: 'jsonrpc' } }, handle);
   });

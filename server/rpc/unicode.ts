@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { RpcError } from '../../common/rpc-error.js';
 
 /**
@@ -16,12 +17,17 @@ export function hasLoneSurrogate(text: string): boolean {
 }
 
 /** invalid_argument for a field holding a lone surrogate. */
-export function notUnicode(field: string, what: string): RpcError {
+export function notUnicode(field: string): RpcError {
   return new RpcError({
     code: 'invalid_argument',
-    message: `${what} holds a lone UTF-16 surrogate, which is not Unicode text`,
+    message: `${field} holds a lone UTF-16 surrogate, which is not Unicode text`,
     details: { reason: 'invalid_unicode', field },
   });
+}
+
+/** A request body as text, or undefined when its bytes are not UTF-8 (the body parsers of both transports). */
+export function utf8Text(body: Buffer): string | undefined {
+  return isUtf8(body) ? body.toString('utf8') : undefined;
 }
 
 /** invalid_argument for a request body that is not UTF-8. */

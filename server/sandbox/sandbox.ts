@@ -42,7 +42,7 @@ export class Sandbox {
   segments(clientPath: string): string[] {
     const shown = clientPath.length > 200 ? `${clientPath.slice(0, 200)}…` : clientPath;
     if (clientPath.includes('\0')) throw outsideRoot(shown.replace(/\0/g, '\\0'));
-    if (hasLoneSurrogate(clientPath)) throw notUnicode('path', 'path');
+    if (hasLoneSurrogate(clientPath)) throw notUnicode('path');
     const out: string[] = [];
     for (const part of clientPath.split('/')) {
       if (part === '' || part === '.') continue;

@@ -15,7 +15,7 @@ function invalid(field: string, reason: string, message: string): RpcError {
 /** Decodes `data` as the request says; malformed base64 is refused, never silently trimmed. */
 function decodeData(data: string, encoding: string | undefined): Buffer {
   if (encoding !== 'base64') {
-    if (hasLoneSurrogate(data)) throw notUnicode('data', 'data');
+    if (hasLoneSurrogate(data)) throw notUnicode('data');
     return Buffer.from(data, 'utf8');
   }
   if (!base64.test(data)) throw invalid('data', 'invalid_base64', 'data is not valid base64');
