@@ -63,12 +63,6 @@ export interface NewEntry extends ArenaEntry {
   readonly hash: number;
 }
 
-function fitsLatin1(text: string): boolean {
-  if (text.length > shortString) return !notLatin1.test(text);
-  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0xff) return false;
-  return true;
-}
-
 /**
  * The entries, oldest first, and the index. Entries are appended and leave by
  * being marked dead (`kill`); their bytes stay until `oldest()` passes them,
@@ -92,23 +86,42 @@ export class RecordArena {
     return this.live;
   }
 
-  /** Appends an entry and indexes it; the caller makes sure (scope, key) has no live entry. */
+  /**
+   * Appends an entry and indexes it; the caller makes sure (scope, key) has no
+   * live entry. Room is reserved for the widest form (UTF-16), each string is
+   * written as latin1 while its characters fit (one pass, rewritten as UTF-16
+   * otherwise), and the unused end of the room is given back.
+   */
   add(entry: NewEntry): void {
     const { scope, key, fingerprint, body } = entry;
-    let flags = 0;
-    let bytes = headerBytes;
-    const strings = [scope, key, fingerprint, body];
-    for (let f = 0; f < 4; f++) {
-      const text = strings[f] as string;
-      if (fitsLatin1(text)) bytes += text.length;
-      else {
-        flags |= wide(f);
-        bytes += 2 * text.length;
-      }
-    }
-    const chunk = this.reserve(bytes);
+    const most = headerBytes + 2 * (scope.length + key.length + fingerprint.length + body.length);
+    const chunk = this.reserve(most);
     const { buf, view } = chunk;
-    const offset = chunk.used - bytes;
+    const offset = chunk.used - most;
+    let at = offset + headerBytes;
+    let flags = 0;
+    at = writeField(buf, view, offset, at, 0, scope);
+    if (at < 0) {
+      at = -at;
+      flags |= wide(0);
+    }
+    at = writeField(buf, view, offset, at, 1, key);
+    if (at < 0) {
+      at = -at;
+      flags |= wide(1);
+    }
+    at = writeField(buf, view, offset, at, 2, fingerprint);
+    if (at < 0) {
+      at = -at;
+      flags |= wide(2);
+    }
+    at = writeField(buf, view, offset, at, 3, body);
+    if (at < 0) {
+      at = -at;
+      flags |= wide(3);
+    }
+    const bytes = at - offset;
+    chunk.used -= most - bytes;
     view.setUint32(offset, bytes, true);
     view.setUint32(offset + 4, entry.hash >>> 0, true);
     view.setFloat64(offset + 8, entry.at, true);
@@ -116,12 +129,6 @@ export class RecordArena {
     view.setUint16(offset + 24, entry.status, true);
     buf[offset + 26] = flags;
     buf[offset + 27] = 0;
-    let at = offset + headerBytes;
-    for (let f = 0; f < 4; f++) {
-      const text = strings[f] as string;
-      view.setUint32(offset + 28 + 4 * f, text.length, true);
-      at = writeString(buf, at, text, (flags & wide(f)) !== 0);
-    }
     this.insert(entry.hash, this.firstChunk + this.chunks.length - 1, offset);
     this.live++;
   }
@@ -339,17 +346,32 @@ function fieldBytes(buf: Buffer, o: number, field: number): number {
   return ((buf[o + 26] as number) & wide(field)) !== 0 ? 2 * chars : chars;
 }
 
-function writeString(buf: Buffer, at: number, text: string, isWide: boolean): number {
+/**
+ * Writes string `field` of the entry at `o` from `at` and its length in the
+ * header: as latin1 when every character fits, returning where it ends, else
+ * as UTF-16LE, returning minus where it ends (the caller sets its flag).
+ */
+function writeField(buf: Buffer, view: DataView, o: number, at: number, field: number, text: string): number {
   const n = text.length;
-  if (n > shortString) return at + buf.write(text, at, isWide ? 'utf16le' : 'latin1');
-  if (isWide) {
-    for (let i = 0; i < n; i++) {
-      const c = text.charCodeAt(i);
-      buf[at++] = c & 0xff;
-      buf[at++] = c >>> 8;
+  view.setUint32(o + 28 + 4 * field, n, true);
+  if (n > shortString) {
+    if (!notLatin1.test(text)) return at + buf.write(text, at, 'latin1');
+    return -(at + buf.write(text, at, 'utf16le'));
+  }
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c > 0xff) {
+      let w = at;
+      for (let j = 0; j < n; j++) {
+        const d = text.charCodeAt(j);
+        buf[w++] = d & 0xff;
+        buf[w++] = d >>> 8;
+      }
+      return -w;
     }
-  } else for (let i = 0; i < n; i++) buf[at++] = text.charCodeAt(i);
-  return at;
+    buf[at + i] = c;
+  }
+  return at + n;
 }
 
 function equalsString(buf: Buffer, at: number, text: string, isWide: boolean): boolean {
