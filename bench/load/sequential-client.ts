@@ -1,6 +1,7 @@
 /**
  * The sequential latency client, as a child of the suite: RemotePrint one call
- * at a time through the typed client or raw undici, timed call by call.
+ * at a time through the typed client or raw undici (or raw undici posting to
+ * the bare Fastify append route), timed call by call.
  *
  * A child of its own, as a user's program would be, rather than the suite's
  * process: by this section the suite has run autocannon for minutes, and its
@@ -27,6 +28,8 @@ export interface SequentialJob {
   readonly warmupCalls: number;
   /** ...and for at least this long. */
   readonly warmupSeconds: number;
+  /** A bare route to post to instead (the bare Fastify server's append, with its handle); raw undici only. */
+  readonly bare?: { readonly path: string; readonly handle: string };
 }
 
 /** What the suite sends: start measuring, and may exit. */
@@ -45,7 +48,7 @@ async function typedClientPrinter(port: number): Promise<Printer> {
   return { print: () => client.files.remotePrint({ handle, data: benchLine }), close: () => client.close() };
 }
 
-async function undiciPrinter(port: number): Promise<Printer> {
+async function undiciPrinter(port: number, bare: SequentialJob['bare']): Promise<Printer> {
   const pool = new Pool(`http://127.0.0.1:${port}`, { connections: 1 });
   const post = async (path: string, body: object): Promise<unknown> => {
     const reply = await pool.request({
@@ -58,6 +61,12 @@ async function undiciPrinter(port: number): Promise<Printer> {
     if (reply.statusCode !== 200) throw new Error(`${path} failed: ${reply.statusCode} ${text}`);
     return JSON.parse(text);
   };
+  if (bare !== undefined) {
+    return {
+      print: () => post(bare.path, { handle: bare.handle, data: benchLine }),
+      close: () => pool.close(),
+    };
+  }
   const { handle } = (await post('/v1/Files/RemoteOpen', {
     path: 'seq.log',
     mode: 'append',
@@ -71,7 +80,7 @@ async function undiciPrinter(port: number): Promise<Printer> {
 
 async function main(job: SequentialJob): Promise<void> {
   const printer =
-    job.via === 'typed-client' ? await typedClientPrinter(job.port) : await undiciPrinter(job.port);
+    job.via === 'typed-client' ? await typedClientPrinter(job.port) : await undiciPrinter(job.port, job.bare);
   try {
     const warmUntil = performance.now() + job.warmupSeconds * 1000;
     for (let i = 0; i < job.warmupCalls || performance.now() < warmUntil; i++) await printer.print();

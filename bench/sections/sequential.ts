@@ -1,8 +1,10 @@
 /**
  * Sequential latency (one call at a time) of RemotePrint through the typed
- * client, beside raw undici requests to the same server (what the client adds)
- * and the disk's own fdatasync latency (the floor of any fsync'd write). The
- * calls are made and timed in a child process (bench/load/sequential-client.ts).
+ * client, beside raw undici requests to the same server (what the client adds),
+ * raw undici requests to the bare Fastify append route (the anchor: what one
+ * HTTP round trip with a file append costs on this machine, the floor under
+ * both) and the disk's own fdatasync latency (the floor of any fsync'd write).
+ * The calls are made and timed in a child process (bench/load/sequential-client.ts).
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -18,7 +20,8 @@ import { benchLine, type SuiteContext } from '../suite-context.js';
 interface SequentialVariant {
   readonly id: string;
   readonly label: string;
-  readonly fsync: 'never' | 'batch';
+  /** leasegate's fsync policy; undefined for the bare Fastify route (which never syncs). */
+  readonly fsync: 'never' | 'batch' | undefined;
   readonly via: SequentialJob['via'];
 }
 
@@ -26,6 +29,7 @@ const sequentialVariants: readonly SequentialVariant[] = [
   { id: 'client-fsync-never', label: 'typed client, fsync never', fsync: 'never', via: 'typed-client' },
   { id: 'client-fsync-batch', label: 'typed client, fsync batch', fsync: 'batch', via: 'typed-client' },
   { id: 'undici-fsync-never', label: 'raw undici, fsync never', fsync: 'never', via: 'undici' },
+  { id: 'bare-undici', label: 'bare Fastify, raw undici', fsync: undefined, via: 'undici' },
 ];
 
 /** One round of one variant. */
@@ -113,16 +117,20 @@ async function measureSequential(
 ): Promise<SequentialRun> {
   const dir = join(ctx.workDir, `seq-${variant.id}-r${round}`);
   mkdirSync(dir, { recursive: true });
-  const server = await spawnServer(
-    'leasegate',
-    { root: join(dir, 'root'), stateDir: join(dir, 'state'), fsync: variant.fsync },
-    ctx.pinning,
-  );
+  const server =
+    variant.fsync === undefined
+      ? await spawnServer('bare-fastify', { file: join(dir, 'bare.log') }, ctx.pinning)
+      : await spawnServer(
+          'leasegate',
+          { root: join(dir, 'root'), stateDir: join(dir, 'state'), fsync: variant.fsync },
+          ctx.pinning,
+        );
   try {
     const run = await clientRun(
       {
         port: server.port,
         via: variant.via,
+        bare: variant.fsync === undefined ? { path: '/append', handle: server.handle } : undefined,
         calls: ctx.settings.sequentialCalls,
         // A fresh server needs a few thousand calls before its hot path is optimised (p99 is JIT time before that).
         warmupCalls: ctx.settings.sequentialWarmup,
