@@ -1,7 +1,10 @@
 /**
  * Every snippet of README.md and docs/protocol.md runs, and answers what the
- * document shows. Console sessions run with real curl against a fresh server
- * on a free port (the documents' 127.0.0.1:8080 is rewritten), the ids the
+ * document shows. Console sessions run with real curl against a server on a
+ * free port (the documents' 127.0.0.1:8080 is rewritten); a document's
+ * sessions and programs share one server, in document order, as a reader who
+ * follows it top to bottom against one `npm start` would (a session with
+ * `tokens=` gets a server of its own with those tokens), the ids the
  * document shows are replaced by the real ones as the session goes; sh blocks
  * run with bash; TypeScript blocks run with tsx, importing `leasegate/client`
  * and `leasegate/server` from this repository, after type-checking them as a
@@ -87,11 +90,18 @@ for (const doc of documents) {
   describe(doc, () => {
     const blocks = blocksOf(repo, doc);
     let dir: string;
+    let shared: TestServer | undefined;
+    /** The document's server, started by the first block that needs it. */
+    const sharedServer = async (): Promise<TestServer> => {
+      shared ??= await startTestServer();
+      return shared;
+    };
     beforeAll(async () => {
       dir = await mkdtemp(join(tmpdir(), 'leasegate-snippets-'));
       await writeFile(join(dir, 'package.json'), '{ "type": "module" }\n');
     });
     afterAll(async () => {
+      await shared?.close();
       await rm(dir, { recursive: true, force: true });
     });
 
@@ -121,7 +131,7 @@ for (const doc of documents) {
       } else if (block.lang === 'console') {
         it(`${where(block)}: the session answers as shown`, async () => {
           const tokens = block.attrs.get('tokens');
-          const server: TestServer = await startTestServer(tokens ? { tokens: join(dir, tokens) } : {});
+          const server = tokens ? await startTestServer({ tokens: join(dir, tokens) }) : await sharedServer();
           try {
             const port = Number(new URL(server.url).port);
             const shown = new IdMap();
@@ -139,7 +149,7 @@ for (const doc of documents) {
               expect(problem, `${where(block)}: $ ${step.command}\n${problem}`).toBeUndefined();
             }
           } finally {
-            await server.close();
+            if (server !== shared) await server.close();
           }
         });
       } else if (block.lang === 'sh') {
@@ -151,25 +161,21 @@ for (const doc of documents) {
         const output = next?.lang === 'text' ? next : undefined;
         it(`${where(block)}: the program runs${output ? ' and prints what the document shows' : ''}`, async () => {
           const ownServer = block.attrs.has('own-server');
-          const server = ownServer ? undefined : await startTestServer();
-          try {
-            const port = server ? Number(new URL(server.url).port) : await freePort();
-            // As written (for the type checker), and rewritten to run here.
-            const asWritten = join(dir, `snippet-${block.line}.check.mts`);
-            await writeFile(asWritten, block.body);
-            expect(typeErrors([asWritten])).toEqual([]);
-            const file = join(dir, `snippet-${block.line}.mts`);
-            await writeFile(file, rewrite(block.body, port));
-            const { stdout } = await run(process.execPath, ['--import', tsxLoader, file], {
-              cwd: dir,
-              timeout: 60_000,
-            });
-            if (output) {
-              const ids = new IdMap();
-              expect(normalise(stdout, ids)).toEqual(normalise(output.body, new IdMap()));
-            }
-          } finally {
-            await server?.close();
+          const server = ownServer ? undefined : await sharedServer();
+          const port = server ? Number(new URL(server.url).port) : await freePort();
+          // As written (for the type checker), and rewritten to run here.
+          const asWritten = join(dir, `snippet-${block.line}.check.mts`);
+          await writeFile(asWritten, block.body);
+          expect(typeErrors([asWritten])).toEqual([]);
+          const file = join(dir, `snippet-${block.line}.mts`);
+          await writeFile(file, rewrite(block.body, port));
+          const { stdout } = await run(process.execPath, ['--import', tsxLoader, file], {
+            cwd: dir,
+            timeout: 60_000,
+          });
+          if (output) {
+            const ids = new IdMap();
+            expect(normalise(stdout, ids)).toEqual(normalise(output.body, new IdMap()));
           }
         });
       } else if (block.lang === 'text') {
