@@ -51,6 +51,26 @@ const failure = (id: Id, code: number, message: string, data?: unknown): JsonRpc
     ? { jsonrpc: '2.0', id, error: { code, message } }
     : { jsonrpc: '2.0', id, error: { code, message, data } };
 
+/**
+ * -32600 for a message that is not a JSON-RPC 2.0 request: the message says
+ * what is wrong and `data` is the contract's error body naming the member.
+ */
+function invalidRequest(id: Id, problem: string, field?: string): JsonRpcResponse {
+  const message = `Invalid Request: ${problem}`;
+  const details = field === undefined ? { reason: 'invalid_request' } : { reason: 'invalid_request', field };
+  return failure(id, JsonRpcError.InvalidRequest, message, { code: 'invalid_argument', message, details });
+}
+
+/** What is wrong with a request object's members, and which; undefined when they are well formed. */
+function malformed(m: Record<string, unknown>, hasId: boolean): [problem: string, field: string] | undefined {
+  if (m.jsonrpc !== '2.0') return ['"jsonrpc" must be "2.0"', 'jsonrpc'];
+  if (typeof m.method !== 'string') return ['"method" must be a string', 'method'];
+  if (hasId && !isId(m.id)) return ['"id" must be a string, a number or null', 'id'];
+  if (m.params !== undefined && (typeof m.params !== 'object' || m.params === null))
+    return ['"params" must be an object or an array', 'params'];
+  return undefined;
+}
+
 /** The JSON-RPC error object of an application error: `data.code` is the contract's string code. */
 export function jsonRpcError(id: Id, error: RpcError): JsonRpcResponse {
   return failure(id, codeInfo[error.code].jsonRpcCode, error.message, error.toBody());
@@ -110,28 +130,18 @@ export function registerJsonRpcTransport(app: FastifyInstance, options: JsonRpcT
 
   function prepare(message: unknown): Message {
     if (typeof message !== 'object' || message === null || Array.isArray(message)) {
-      return answered(true, failure(null, JsonRpcError.InvalidRequest, 'Invalid Request'));
+      return answered(true, invalidRequest(null, 'a request must be a JSON object'));
     }
     const m = message as Record<string, unknown>;
     const hasId = Object.hasOwn(m, 'id');
     const id: Id = hasId && isId(m.id) ? m.id : null;
-    if (m.jsonrpc !== '2.0' || typeof m.method !== 'string' || (hasId && !isId(m.id))) {
-      return answered(true, failure(id, JsonRpcError.InvalidRequest, 'Invalid Request'));
-    }
-    if (m.params !== undefined && (typeof m.params !== 'object' || m.params === null)) {
-      return answered(
-        true,
-        failure(id, JsonRpcError.InvalidRequest, 'Invalid Request: params must be an object or an array'),
-      );
-    }
-    if (m.method === 'rpc.discover')
-      return answered(hasId, { jsonrpc: '2.0', id, result: options.openrpc() });
-    const method = registry.byName.get(m.method);
+    const wrong = malformed(m, hasId);
+    if (wrong !== undefined) return answered(true, invalidRequest(id, ...wrong));
+    const name = m.method as string; // a string: malformed() checked it
+    if (name === 'rpc.discover') return answered(hasId, { jsonrpc: '2.0', id, result: options.openrpc() });
+    const method = registry.byName.get(name);
     if (method === undefined)
-      return answered(
-        hasId,
-        failure(id, JsonRpcError.MethodNotFound, 'Method not found', { method: m.method }),
-      );
+      return answered(hasId, failure(id, JsonRpcError.MethodNotFound, 'Method not found', { method: name }));
     let params = m.params ?? {};
     let invalid: RpcError | undefined;
     if (Array.isArray(params)) {

@@ -105,6 +105,38 @@ describe('the specification’s examples', () => {
     });
   });
 
+  // The member at fault is named, in the message and as data.details.field (the contract's error body).
+  it.each([
+    [{ id: 1, method: 'Directories.Stat' }, 'jsonrpc', '"jsonrpc" must be "2.0"', 1],
+    [{ jsonrpc: '1.0', id: 1, method: 'Directories.Stat' }, 'jsonrpc', '"jsonrpc" must be "2.0"', 1],
+    [{ jsonrpc: '2.0', id: 'a', method: 5 }, 'method', '"method" must be a string', 'a'],
+    [
+      { jsonrpc: '2.0', id: { a: 1 }, method: 'Directories.Stat' },
+      'id',
+      '"id" must be a string, a number or null',
+      null,
+    ],
+    [
+      { jsonrpc: '2.0', id: 2, method: 'Directories.Stat', params: 'x' },
+      'params',
+      '"params" must be an object or an array',
+      2,
+    ],
+  ])('an invalid Request %j names the member %s', async (request, field, problem, id) => {
+    const r = await rpc(request);
+    const message = `Invalid Request: ${problem}`;
+    expect(r.status).toBe(200);
+    expect(r.body).toEqual({
+      jsonrpc: '2.0',
+      id,
+      error: {
+        code: -32600,
+        message,
+        data: { code: 'invalid_argument', message, details: { reason: 'invalid_request', field } },
+      },
+    });
+  });
+
   it('rpc call Batch with invalid JSON: one -32700 error', async () => {
     const r = await rpc(
       '[{"jsonrpc": "2.0", "method": "Directories.Stat", "params": {"path": "/"}, "id": "1"},{"jsonrpc": "2.0", "method"]',
@@ -118,17 +150,25 @@ describe('the specification’s examples', () => {
     expect(Array.isArray(r.body)).toBe(false);
   });
 
+  const notAnObjectMessage = 'Invalid Request: a request must be a JSON object';
+  const notAnObject = {
+    jsonrpc: '2.0',
+    error: {
+      code: -32600,
+      message: notAnObjectMessage,
+      data: { code: 'invalid_argument', message: notAnObjectMessage, details: { reason: 'invalid_request' } },
+    },
+    id: null,
+  };
+
   it('rpc call with an invalid Batch (but not empty) [1]: an array of one -32600 error', async () => {
     const r = await rpc([1]);
-    expect(r.body).toEqual([
-      { jsonrpc: '2.0', error: { code: -32600, message: 'Invalid Request' }, id: null },
-    ]);
+    expect(r.body).toEqual([notAnObject]);
   });
 
   it('rpc call with an invalid Batch [1,2,3]: three -32600 errors', async () => {
     const r = await rpc([1, 2, 3]);
-    const invalid = { jsonrpc: '2.0', error: { code: -32600, message: 'Invalid Request' }, id: null };
-    expect(r.body).toEqual([invalid, invalid, invalid]);
+    expect(r.body).toEqual([notAnObject, notAnObject, notAnObject]);
   });
 
   it('rpc call Batch: calls, a notification, an invalid request and an unknown method', async () => {
