@@ -26,7 +26,10 @@ export interface RetryPolicy {
   maxBackoffMs?: number;
   /** Growth of the delay bound per retry. */
   backoffMultiplier?: number;
-  /** Codes worth another attempt (the call may not have run, or the server asked to wait). */
+  /**
+   * Codes worth another attempt (the call may not have run, or the server asked to wait); a
+   * resource_exhausted without Retry-After (a body over the server's limit) is never retried.
+   */
   retryableCodes?: readonly Code[];
   /** gRPC retry throttling; `false` turns it off. */
   throttle?: RetryThrottlePolicy | false;

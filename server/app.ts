@@ -90,7 +90,8 @@ export async function buildServer(build: BuildOptions = {}): Promise<FastifyInst
     onProtoPoisoning: 'remove',
     onConstructorPoisoning: 'remove',
     // A URL the router cannot decode gets the contract's error body, not Fastify's.
-    frameworkErrors: (error, _request, reply) => sendError(reply, toRpcError(error)),
+    frameworkErrors: (error, request, reply) =>
+      sendError(reply, toRpcError(error, request.routeOptions.bodyLimit)),
     clientErrorHandler,
   });
 

@@ -4,8 +4,13 @@ import { Header } from '../../common/headers.js';
 import { RpcError } from '../../common/rpc-error.js';
 import { validationError } from '../rpc/validation.js';
 
-/** Maps Fastify's own errors (body parsing, limits, validation) to the contract's codes. */
-export function toRpcError(error: unknown): RpcError {
+/**
+ * Maps Fastify's own errors (body parsing, limits, validation) to the
+ * contract's codes. `bodyLimit` (the route's, in bytes) goes into the answer
+ * to a body over it. That answer has no Retry-After: waiting does not help
+ * (the contract's rule, which the typed client follows by not retrying it).
+ */
+export function toRpcError(error: unknown, bodyLimit?: number): RpcError {
   if (error instanceof RpcError) return error;
   const e = error as Partial<FastifyError> & { validation?: unknown[] };
   if (Array.isArray(e.validation)) return validationError(e.validation as never);
@@ -13,8 +18,14 @@ export function toRpcError(error: unknown): RpcError {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new RpcError({
         code: 'resource_exhausted',
-        message: 'request body is larger than the server accepts',
-        details: { reason: 'body_too_large' },
+        message:
+          bodyLimit === undefined
+            ? 'request body is larger than the server accepts'
+            : `request body is larger than the server accepts (${bodyLimit} bytes: --body-limit)`,
+        details:
+          bodyLimit === undefined
+            ? { reason: 'body_too_large' }
+            : { reason: 'body_too_large', limitBytes: bodyLimit },
       });
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return new RpcError({
@@ -79,7 +90,7 @@ export function sendJsonRpcError(reply: FastifyReply, error: RpcError): FastifyR
 /** The server's one error handler: every error leaves as the contract's error body. */
 export function registerErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {
-    const rpcError = toRpcError(error);
+    const rpcError = toRpcError(error, request.routeOptions.bodyLimit);
     if (rpcError.httpStatus >= 500) request.log.error({ err: error }, 'request failed');
     if (request.routeOptions.config?.rpcMethod === 'jsonrpc') return sendJsonRpcError(reply, rpcError);
     return sendError(reply, rpcError);

@@ -164,6 +164,16 @@ describe('retries', () => {
     expect(server.seen).toHaveLength(1);
   });
 
+  it('does not retry resource_exhausted without Retry-After (a body over the limit: waiting does not help)', async () => {
+    const { server, client } = await setup(() => ({
+      status: 429,
+      body: { code: 'resource_exhausted', message: 'too large', details: { reason: 'body_too_large' } },
+    }));
+    const error = await client.echo.put({ value: 'x' }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'resource_exhausted', reason: 'body_too_large', httpStatus: 429 });
+    expect(server.seen).toHaveLength(1);
+  });
+
   it('sends no Idempotency-Key on idempotent calls, and retries them all the same', async () => {
     const { server, client } = await setup((n) => (n < 2 ? unavailable : ok));
     await client.echo.get({ value: 'x' });

@@ -38,6 +38,8 @@ export interface CallOutcome {
   readonly field: string | undefined;
   /** On failure: the error message. */
   readonly message: string | undefined;
+  /** On failure: `details` (empty when the error has none). */
+  readonly details: Record<string, unknown>;
   /** HTTP status (per-method transport) or the JSON-RPC error number. */
   readonly status: number;
   /** The HTTP status of the reply, on either transport. */
@@ -225,6 +227,7 @@ function outcome(
     reason: details.reason as string | undefined,
     field: details.field as string | undefined,
     message,
+    details,
     status,
     httpStatus: reply.status,
     headers: reply.headers,

@@ -681,6 +681,10 @@ describe('limits', () => {
     const r = await s.call(t, 'Directories.Stat', { path: 'x'.repeat(5_000) });
     expectError(r, t, 'resource_exhausted', 'body_too_large');
     expect(r.httpStatus).toBe(429);
+    // It names the limit, and asks for no wait: waiting does not help.
+    expect(r.message).toBe('request body is larger than the server accepts (4096 bytes: --body-limit)');
+    expect(r.details).toMatchObject({ limitBytes: 4_096 });
+    expect(r.headers['retry-after']).toBeUndefined();
     const under = await s.call(t, 'Directories.Stat', { path: 'yyyyyyyyy/'.repeat(300) });
     expect(under.code).toBe('not_found');
   });
