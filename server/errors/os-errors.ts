@@ -43,9 +43,11 @@ export function errnoOf(error: unknown): string | undefined {
 
 /**
  * Turns an OS error into an RpcError. `displayPath` is the client's own path,
- * the only path a message may contain.
+ * the only path a message may contain; `field` names the request's field the
+ * error is about (`path` when the call names the file by path), as a
+ * validation error does.
  */
-export function fromOsError(error: unknown, displayPath?: string): RpcError {
+export function fromOsError(error: unknown, displayPath?: string, field?: string): RpcError {
   const errno = errnoOf(error);
   const entry = errno === undefined ? undefined : errnoTable[errno];
   if (!entry) return RpcError.from(error);
@@ -53,7 +55,12 @@ export function fromOsError(error: unknown, displayPath?: string): RpcError {
   return new RpcError({
     code,
     message: displayPath === undefined ? text : `${text}: ${displayPath}`,
-    details: { reason, errno: errno as string, ...(displayPath === undefined ? {} : { path: displayPath }) },
+    details: {
+      reason,
+      ...(field === undefined ? {} : { field }),
+      errno: errno as string,
+      ...(displayPath === undefined ? {} : { path: displayPath }),
+    },
     ...(code === 'resource_exhausted' || code === 'unavailable' ? { retryAfterSeconds: 1 } : {}),
     cause: error,
   });

@@ -123,7 +123,7 @@ export class HandleTable implements LeaseMembers {
       // ENXIO: a FIFO opened for writing with no reader.
       throw errnoOf(error) === 'ENXIO'
         ? notRegularFile(request.display)
-        : fromOsError(error, request.display);
+        : fromOsError(error, request.display, 'path');
     }
     let st: fs.Stats;
     try {
@@ -142,7 +142,7 @@ export class HandleTable implements LeaseMembers {
       }
     } catch (error) {
       fs.closeSync(fd);
-      throw error instanceof RpcError ? error : fromOsError(error, request.display);
+      throw error instanceof RpcError ? error : fromOsError(error, request.display, 'path');
     }
     const handle = new Handle(
       newId('h_'),

@@ -87,7 +87,8 @@ export class Sandbox {
     try {
       real = await fsp.realpath(lexical);
     } catch (error) {
-      if (errnoOf(error) !== 'ENOENT' && errnoOf(error) !== 'ENOTDIR') throw fromOsError(error, display);
+      if (errnoOf(error) !== 'ENOENT' && errnoOf(error) !== 'ENOTDIR')
+        throw fromOsError(error, display, 'path');
       return this.realDeepest(segs, display);
     }
     if (!this.contains(real)) throw outsideRoot(display);
@@ -130,7 +131,7 @@ export class Sandbox {
     } catch (error) {
       // A dangling link: refuse it rather than create something at its target.
       if (errnoOf(error) === 'ENOENT') throw outsideRoot(display);
-      throw fromOsError(error, display);
+      throw fromOsError(error, display, 'path');
     }
     if (!this.contains(target)) throw outsideRoot(display);
     return target;

@@ -3,7 +3,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { RpcError } from '../../common/rpc-error.js';
 import type { DirectoriesImplementation, DirectoryEntry } from '../../generated/index.js';
-import { fromOsError } from '../errors/os-errors.js';
+import { errnoOf, fromOsError } from '../errors/os-errors.js';
 import { type DurabilityLog, noDurabilityLog } from '../redo-log/durability-log.js';
 import type { CallContext } from '../rpc/context.js';
 import { outsideRoot } from '../sandbox/sandbox.js';
@@ -41,6 +41,16 @@ const decodeToken = (folder: string, token: string): string => {
 
 const byName = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
+/** MakeDirectory without `parents` under a folder that does not exist: which one, and what to send. */
+function missingParent(display: string): RpcError {
+  const parent = path.posix.dirname(display);
+  return new RpcError({
+    code: 'not_found',
+    message: `no such folder: ${parent} (send "parents": true to make it too)`,
+    details: { reason: 'no_such_file', field: 'path', errno: 'ENOENT', path: parent },
+  });
+}
+
 /** The Directories service: mkdir, paged listing, stat and remove, inside the caller's sandbox. */
 export function directoriesService(
   log: DurabilityLog = noDurabilityLog,
@@ -60,7 +70,8 @@ export function directoriesService(
       try {
         await fsp.mkdir(target.abs, { recursive: request.parents === true });
       } catch (error) {
-        throw fromOsError(error, target.display);
+        if (errnoOf(error) === 'ENOENT' && request.parents !== true) throw missingParent(target.display);
+        throw fromOsError(error, target.display, 'path');
       }
       // mkdir -p followed no link out of the root: recheck the result's real path.
       if (request.parents && !ctx.sandbox.contains(await fsp.realpath(target.abs)))
@@ -76,7 +87,7 @@ export function directoriesService(
       try {
         names = (await fsp.readdir(dir.abs)).sort(byName);
       } catch (error) {
-        throw fromOsError(error, dir.display);
+        throw fromOsError(error, dir.display, 'path');
       }
       let start = 0;
       if (after !== undefined) {
@@ -109,7 +120,7 @@ export function directoriesService(
           modifiedAt: st.mtime.toISOString(),
         };
       } catch (error) {
-        throw fromOsError(error, target.display);
+        throw fromOsError(error, target.display, 'path');
       }
     },
 
@@ -136,7 +147,7 @@ export function directoriesService(
       } catch (error) {
         // A recursive removal may have removed part of the tree before failing.
         if (removing && request.recursive) log.pathRemoved(target.abs);
-        throw fromOsError(error, target.display);
+        throw fromOsError(error, target.display, 'path');
       }
       // Recovery must not redo earlier prints into whatever is made at this path later.
       log.pathRemoved(target.abs);

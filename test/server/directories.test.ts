@@ -172,12 +172,14 @@ describe.each(transports)('Directories over %s', (t) => {
       await s.ok(t, 'Directories.MakeDirectory', { path: `${dir}/one` });
       expect((await stat(at('one'))).isDirectory()).toBe(true);
       const again = await s.call(t, 'Directories.MakeDirectory', { path: `${dir}/one` });
-      expect([again.code, again.reason]).toEqual(['already_exists', 'file_exists']);
+      expect([again.code, again.reason, again.field]).toEqual(['already_exists', 'file_exists', 'path']);
     });
 
-    it('needs parents to create missing parent folders', async () => {
+    it('needs parents to create missing parent folders, and says which is missing', async () => {
       const r = await s.call(t, 'Directories.MakeDirectory', { path: `${dir}/p/q/r` });
-      expect(r.code).toBe('not_found');
+      expect([r.code, r.reason, r.field]).toEqual(['not_found', 'no_such_file', 'path']);
+      expect(r.message).toBe(`no such folder: /${dir}/p/q (send "parents": true to make it too)`);
+      expect(r.details.path).toBe(`/${dir}/p/q`);
       await s.ok(t, 'Directories.MakeDirectory', { path: `${dir}/p/q/r`, parents: true });
       expect((await stat(at('p/q/r'))).isDirectory()).toBe(true);
     });
