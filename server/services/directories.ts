@@ -1,5 +1,5 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { promises as fsp } from 'node:fs';
+import { promises as fsp, type Stats } from 'node:fs';
 import path from 'node:path';
 import { RpcError } from '../../common/rpc-error.js';
 import type { DirectoriesImplementation, DirectoryEntry } from '../../generated/index.js';
@@ -51,6 +51,21 @@ function missingParent(display: string): RpcError {
   });
 }
 
+/**
+ * What a listing shows of an entry: a symbolic link that resolves inside the
+ * caller's sandbox as what it points to (a folder as a folder, as Stat and
+ * every call through it see it); any other link (dangling, or leading out,
+ * which every call refuses) as the link itself, so that nothing of its
+ * target shows.
+ */
+async function entryStats(ctx: CallContext, abs: string): Promise<Stats | undefined> {
+  const own = await fsp.lstat(abs).catch(() => undefined);
+  if (own === undefined || !own.isSymbolicLink()) return own;
+  const real = await fsp.realpath(abs).catch(() => undefined);
+  if (real === undefined || !ctx.sandbox.contains(real)) return own;
+  return (await fsp.stat(real).catch(() => undefined)) ?? own;
+}
+
 /** The Directories service: mkdir, paged listing, stat and remove, inside the caller's sandbox. */
 export function directoriesService(
   log: DurabilityLog = noDurabilityLog,
@@ -96,7 +111,7 @@ export function directoriesService(
       const page = names.slice(start, start + pageSize);
       const entries: DirectoryEntry[] = [];
       for (const name of page) {
-        const st = await fsp.lstat(path.join(dir.abs, name)).catch(() => undefined);
+        const st = await entryStats(ctx, path.join(dir.abs, name));
         if (st === undefined) continue; // removed while listing
         entries.push({
           name,

@@ -154,12 +154,26 @@ describe.each(transports)('hostile paths over %s', (t) => {
     expect((await stat(join(s.root, `inside/dir/made-${t}/deeper`))).isDirectory()).toBe(true);
   });
 
-  it('lists links to outside as entries without following them', async () => {
+  it('lists links to outside (or nowhere) as the links themselves, and links that stay inside as their targets', async () => {
     const listing = await s.ok(t, 'Directories.ListDirectory', { path: '/' });
-    const entry = (listing.entries as { name: string; isDirectory: boolean; size: number }[]).find(
-      (e) => e.name === 'link-dir-out',
-    );
-    expect(entry?.isDirectory).toBe(false);
+    const entries = listing.entries as { name: string; isDirectory: boolean; size: number }[];
+    const entry = (name: string) => entries.find((e) => e.name === name);
+    const linkSize = async (name: string) => (await lstat(join(s.root, name))).size;
+    // Out: the link's own size (its target path's length), never the target's.
+    expect(entry('link-dir-out')).toMatchObject({ isDirectory: false, size: await linkSize('link-dir-out') });
+    expect(entry('link-file-out')).toMatchObject({
+      isDirectory: false,
+      size: await linkSize('link-file-out'),
+    });
+    expect(entry('link-file-out')?.size).not.toBe('secret'.length);
+    expect(entry('link-dangling')).toMatchObject({
+      isDirectory: false,
+      size: await linkSize('link-dangling'),
+    });
+    // In: what Stat and every call through the link see.
+    expect(entry('link-dir-in')).toMatchObject({ isDirectory: true, size: 0 });
+    expect(entry('link-file-in')).toMatchObject({ isDirectory: false, size: 'inside file'.length });
+    expect(entry('link-root')).toMatchObject({ isDirectory: true });
   });
 });
 
