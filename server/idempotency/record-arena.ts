@@ -98,28 +98,12 @@ export class RecordArena {
     const chunk = this.reserve(most);
     const { buf, view } = chunk;
     const offset = chunk.used - most;
-    let at = offset + headerBytes;
-    let flags = 0;
-    at = writeField(buf, view, offset, at, 0, scope);
-    if (at < 0) {
-      at = -at;
-      flags |= wide(0);
-    }
+    buf[offset + 26] = 0; // flags: writeField sets a string's bit when it is UTF-16
+    buf[offset + 27] = 0;
+    let at = writeField(buf, view, offset, offset + headerBytes, 0, scope);
     at = writeField(buf, view, offset, at, 1, key);
-    if (at < 0) {
-      at = -at;
-      flags |= wide(1);
-    }
     at = writeField(buf, view, offset, at, 2, fingerprint);
-    if (at < 0) {
-      at = -at;
-      flags |= wide(2);
-    }
     at = writeField(buf, view, offset, at, 3, body);
-    if (at < 0) {
-      at = -at;
-      flags |= wide(3);
-    }
     const bytes = at - offset;
     chunk.used -= most - bytes;
     view.setUint32(offset, bytes, true);
@@ -127,8 +111,6 @@ export class RecordArena {
     view.setFloat64(offset + 8, entry.at, true);
     view.setFloat64(offset + 16, entry.leaseRemainingMs ?? Number.NaN, true);
     view.setUint16(offset + 24, entry.status, true);
-    buf[offset + 26] = flags;
-    buf[offset + 27] = 0;
     this.insert(entry.hash, this.firstChunk + this.chunks.length - 1, offset);
     this.live++;
   }
@@ -347,27 +329,29 @@ function fieldBytes(buf: Buffer, o: number, field: number): number {
 }
 
 /**
- * Writes string `field` of the entry at `o` from `at` and its length in the
- * header: as latin1 when every character fits, returning where it ends, else
- * as UTF-16LE, returning minus where it ends (the caller sets its flag).
+ * Writes string `field` of the entry at `o` from `at`, its length in the
+ * header, and returns where it ends: as latin1 when every character fits,
+ * else as UTF-16LE with the field's flag bit set.
  */
 function writeField(buf: Buffer, view: DataView, o: number, at: number, field: number, text: string): number {
   const n = text.length;
   view.setUint32(o + 28 + 4 * field, n, true);
   if (n > shortString) {
     if (!notLatin1.test(text)) return at + buf.write(text, at, 'latin1');
-    return -(at + buf.write(text, at, 'utf16le'));
+    buf[o + 26] = (buf[o + 26] as number) | wide(field);
+    return at + buf.write(text, at, 'utf16le');
   }
   for (let i = 0; i < n; i++) {
     const c = text.charCodeAt(i);
     if (c > 0xff) {
+      buf[o + 26] = (buf[o + 26] as number) | wide(field);
       let w = at;
       for (let j = 0; j < n; j++) {
         const d = text.charCodeAt(j);
         buf[w++] = d & 0xff;
         buf[w++] = d >>> 8;
       }
-      return -w;
+      return w;
     }
     buf[at + i] = c;
   }
