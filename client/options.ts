@@ -28,7 +28,7 @@ export interface RetryPolicy {
   backoffMultiplier?: number;
   /**
    * Codes worth another attempt (the call may not have run, or the server asked to wait); a
-   * resource_exhausted without Retry-After (a body over the server's limit) is never retried.
+   * body over the server's limit (resource_exhausted, reason body_too_large) is never retried.
    */
   retryableCodes?: readonly Code[];
   /** gRPC retry throttling; `false` turns it off. */

@@ -33,9 +33,9 @@ export class Retrier {
 
   /** What to do after an attempt failed with `error`. */
   classify(error: RpcError): RetryVerdict {
-    // The contract sends resource_exhausted with Retry-After where waiting helps; without it (a body
-    // over the server's limit) another attempt meets the same limit.
-    if (error.code === 'resource_exhausted' && error.retryAfterSeconds === undefined) return 'fatal';
+    // A body over the server's limit meets the same limit on every attempt (the server sends it
+    // without Retry-After, as waiting does not help); any other 429, a proxy's included, is retried.
+    if (error.code === 'resource_exhausted' && error.reason === 'body_too_large') return 'fatal';
     if (this.#policy.retryableCodes.has(error.code)) return 'retry';
     if (error.code === 'aborted' && error.reason === 'idempotency_key_in_use') return 'wait';
     // The server gave up on its share of the budget; worth another try only while time is left,

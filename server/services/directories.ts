@@ -51,19 +51,33 @@ function missingParent(display: string): RpcError {
   });
 }
 
+/** What a listing says of an entry. */
+type EntryFacts = Pick<Stats, 'size' | 'mtime'> & { isDirectory(): boolean };
+
 /**
  * What a listing shows of an entry: a symbolic link that resolves inside the
  * caller's sandbox as what it points to (a folder as a folder, as Stat and
  * every call through it see it); any other link (dangling, or leading out,
- * which every call refuses) as the link itself, so that nothing of its
- * target shows.
+ * which every call refuses) as an entry of size 0 with the link's own time,
+ * so that nothing of its target shows (a link's own size is the length of
+ * the path it holds).
  */
-async function entryStats(ctx: CallContext, abs: string): Promise<Stats | undefined> {
+async function entryFacts(ctx: CallContext, abs: string): Promise<EntryFacts | undefined> {
   const own = await fsp.lstat(abs).catch(() => undefined);
   if (own === undefined || !own.isSymbolicLink()) return own;
+  return (await insideTarget(ctx, abs)) ?? { size: 0, mtime: own.mtime, isDirectory: () => false };
+}
+
+/**
+ * The stats of a link's target when it lies inside the caller's sandbox. The
+ * path is resolved again after the stat: a folder on it swapped for a link
+ * out between the two would otherwise show the outside target.
+ */
+async function insideTarget(ctx: CallContext, abs: string): Promise<Stats | undefined> {
   const real = await fsp.realpath(abs).catch(() => undefined);
-  if (real === undefined || !ctx.sandbox.contains(real)) return own;
-  return (await fsp.stat(real).catch(() => undefined)) ?? own;
+  if (real === undefined || !ctx.sandbox.contains(real)) return undefined;
+  const target = await fsp.stat(real).catch(() => undefined);
+  return (await fsp.realpath(abs).catch(() => undefined)) === real ? target : undefined;
 }
 
 /** The Directories service: mkdir, paged listing, stat and remove, inside the caller's sandbox. */
@@ -111,7 +125,7 @@ export function directoriesService(
       const page = names.slice(start, start + pageSize);
       const entries: DirectoryEntry[] = [];
       for (const name of page) {
-        const st = await entryStats(ctx, path.join(dir.abs, name));
+        const st = await entryFacts(ctx, path.join(dir.abs, name));
         if (st === undefined) continue; // removed while listing
         entries.push({
           name,
@@ -128,14 +142,17 @@ export function directoriesService(
     async stat(request, ctx) {
       const target = await ctx.sandbox.resolve(request.path);
       try {
-        const st = await fsp.stat(target.abs);
+        // resolve gave the real path (links followed and checked): a link swapped in since is not
+        // followed (lstat), and a folder on the path swapped for a link out is caught by resolving again.
+        const st = await fsp.lstat(target.abs);
+        if ((await fsp.realpath(target.abs)) !== target.abs) throw outsideRoot(target.display);
         return {
           isDirectory: st.isDirectory(),
           size: st.isDirectory() ? 0 : st.size,
           modifiedAt: st.mtime.toISOString(),
         };
       } catch (error) {
-        throw fromOsError(error, target.display, 'path');
+        throw error instanceof RpcError ? error : fromOsError(error, target.display, 'path');
       }
     },
 

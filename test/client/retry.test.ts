@@ -164,7 +164,7 @@ describe('retries', () => {
     expect(server.seen).toHaveLength(1);
   });
 
-  it('does not retry resource_exhausted without Retry-After (a body over the limit: waiting does not help)', async () => {
+  it('does not retry a body over the server limit (body_too_large: every attempt meets the same limit)', async () => {
     const { server, client } = await setup(() => ({
       status: 429,
       body: { code: 'resource_exhausted', message: 'too large', details: { reason: 'body_too_large' } },
@@ -172,6 +172,14 @@ describe('retries', () => {
     const error = await client.echo.put({ value: 'x' }).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'resource_exhausted', reason: 'body_too_large', httpStatus: 429 });
     expect(server.seen).toHaveLength(1);
+  });
+
+  it("retries any other 429, a proxy's page without Retry-After included", async () => {
+    const { server, client } = await setup((n) =>
+      n < 3 ? { status: 429, body: '<html>slow down</html>' } : ok,
+    );
+    await expect(client.echo.get({ value: 'x' })).resolves.toEqual({ ok: true });
+    expect(server.seen).toHaveLength(3);
   });
 
   it('sends no Idempotency-Key on idempotent calls, and retries them all the same', async () => {

@@ -4,9 +4,10 @@
  * the root that point outside it (to a file, a folder, a folder in the middle
  * of the path, nowhere). Links that stay inside are followed.
  */
-import { lstat, mkdir, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
+import { promises as fsp } from 'node:fs';
+import { lstat, mkdir, readdir, readFile, rename, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startTestServer, type TestServer, transports } from '../helpers/server.js';
 
 let s: TestServer;
@@ -154,22 +155,15 @@ describe.each(transports)('hostile paths over %s', (t) => {
     expect((await stat(join(s.root, `inside/dir/made-${t}/deeper`))).isDirectory()).toBe(true);
   });
 
-  it('lists links to outside (or nowhere) as the links themselves, and links that stay inside as their targets', async () => {
+  it('lists links to outside (or nowhere) as empty entries, and links that stay inside as their targets', async () => {
     const listing = await s.ok(t, 'Directories.ListDirectory', { path: '/' });
     const entries = listing.entries as { name: string; isDirectory: boolean; size: number }[];
     const entry = (name: string) => entries.find((e) => e.name === name);
-    const linkSize = async (name: string) => (await lstat(join(s.root, name))).size;
-    // Out: the link's own size (its target path's length), never the target's.
-    expect(entry('link-dir-out')).toMatchObject({ isDirectory: false, size: await linkSize('link-dir-out') });
-    expect(entry('link-file-out')).toMatchObject({
-      isDirectory: false,
-      size: await linkSize('link-file-out'),
-    });
-    expect(entry('link-file-out')?.size).not.toBe('secret'.length);
-    expect(entry('link-dangling')).toMatchObject({
-      isDirectory: false,
-      size: await linkSize('link-dangling'),
-    });
+    const linkTime = async (name: string) => (await lstat(join(s.root, name))).mtime.toISOString();
+    // Out: size 0 and the link's own time; neither the target's size nor the length of the path it holds.
+    for (const name of ['link-dir-out', 'link-file-out', 'link-dangling', 'link-host-root']) {
+      expect(entry(name)).toEqual({ name, isDirectory: false, size: 0, modifiedAt: await linkTime(name) });
+    }
     // In: what Stat and every call through the link see.
     expect(entry('link-dir-in')).toMatchObject({ isDirectory: true, size: 0 });
     expect(entry('link-file-in')).toMatchObject({ isDirectory: false, size: 'inside file'.length });
@@ -192,5 +186,51 @@ describe('Remove of a symbolic link', () => {
     await symlink(join(s.root, 'inside/dir'), join(s.root, `rm-in-${t}`));
     await s.ok(t, 'Directories.Remove', { path: `rm-in-${t}` });
     expect(await readFile(join(s.root, 'inside/dir/x.txt'), 'utf8')).toBe('x');
+  });
+});
+
+// Another process on the host swaps a folder for a link out of the root while a call looks at a
+// path through it (clients cannot make links: this is the host's own race, caught all the same).
+describe('a folder swapped for a link out while Stat or ListDirectory looks', () => {
+  /** Swaps `race-<n>/d` for a link to `outside` once, when `fsp[method]` is first called on a path under it. */
+  async function swapOnce(n: string, method: 'realpath' | 'lstat', suffix: string) {
+    await mkdir(join(s.root, `race-${n}/d`), { recursive: true });
+    await writeFile(join(s.root, `race-${n}/d/secret.txt`), 'abc');
+    const original = fsp[method].bind(fsp) as (p: string) => Promise<unknown>;
+    let swapped = false;
+    const spy = vi.spyOn(fsp, method).mockImplementation((async (p: string) => {
+      const answer = await original(p);
+      if (!swapped && String(p).endsWith(suffix)) {
+        swapped = true;
+        await rename(join(s.root, `race-${n}/d`), join(s.root, `race-${n}/d.old`));
+        await symlink(outside, join(s.root, `race-${n}/d`));
+      }
+      return answer;
+    }) as never);
+    return () => spy.mockRestore();
+  }
+
+  it('ListDirectory shows the link to the swapped folder as an empty entry, not the outside file', async () => {
+    // race-list/link -> race-list/d/secret.txt; outside/secret.txt has 6 bytes, the inside one 3.
+    await mkdir(join(s.root, 'race-list'), { recursive: true });
+    await symlink(join(s.root, 'race-list/d/secret.txt'), join(s.root, 'race-list/link'));
+    const restore = await swapOnce('list', 'realpath', '/race-list/link');
+    try {
+      const listing = await s.ok('http', 'Directories.ListDirectory', { path: 'race-list' });
+      const link = (listing.entries as { name: string; size: number }[]).find((e) => e.name === 'link');
+      expect(link).toMatchObject({ isDirectory: false, size: 0 });
+    } finally {
+      restore();
+    }
+  });
+
+  it('Stat refuses the path (path_outside_root) rather than describe the outside file', async () => {
+    const restore = await swapOnce('stat', 'lstat', '/race-stat/d/secret.txt');
+    try {
+      const r = await s.call('http', 'Directories.Stat', { path: 'race-stat/d/secret.txt' });
+      expect([r.code, r.reason]).toEqual(['permission_denied', 'path_outside_root']);
+    } finally {
+      restore();
+    }
   });
 });
