@@ -22,9 +22,9 @@ export interface SuiteOptions {
 /** The help text. */
 export const usage = `usage: npm run bench -- [options]
   --quick               one short round of everything (a smoke run, ~2 min; its figures are not to be judged)
-  --rounds N            rounds per variant, figures are medians (default 3)
+  --rounds N            rounds per variant, figures are medians (default 5)
   --seconds S           measured seconds per throughput run (default 3)
-  --warmup S            warm-up seconds before each run (default 1)
+  --warmup S            warm-up seconds before each run (default 3)
   --connections LIST    connection counts (default 1,32,128)
   --calls N             sequential calls measured per round (default 5000)
   --only LIST           sections to run: ${sectionNames.join(', ')}
@@ -76,9 +76,12 @@ export function parseSuiteOptions(argv: readonly string[]): SuiteOptions | 'help
     .map((c) => positiveNumber('connections', c, 1));
   const calls = Math.floor(positiveNumber('calls', values.calls, quick ? 1_000 : 5_000));
   const settings: SuiteSettings = {
-    rounds: Math.floor(positiveNumber('rounds', values.rounds, quick ? 1 : 3)),
+    // Five: the host has slow spells of ten seconds or more that can take two of three rounds of a variant.
+    rounds: Math.floor(positiveNumber('rounds', values.rounds, quick ? 1 : 5)),
     seconds: positiveNumber('seconds', values.seconds, quick ? 2 : 3),
-    warmupSeconds: positiveNumber('warmup', values.warmup, quick ? 0.5 : 1),
+    // Three: after one second (~20 000 calls) V8 was still compiling the keyed path, on the server's
+    // own core, and the keyed runs' CPU a call included it (a key cost 19.8 % after 1 s, 10.5 % after 3 s).
+    warmupSeconds: positiveNumber('warmup', values.warmup, quick ? 0.5 : 3),
     connections,
     sequentialCalls: calls,
     sequentialWarmup: quick ? 1_000 : 3_000,

@@ -11,8 +11,16 @@ declare module 'autocannon' {
       setupRequest?: (request: Request, context: Record<string, unknown>) => Request;
     }
 
+    /** One connection of a run (autocannon's Client). */
+    interface Client {
+      /** The bytes of the next request: autocannon calls it once per request it writes. */
+      getRequestBuffer(): Buffer;
+    }
+
     interface Options extends Request {
       url: string;
+      /** Called with each connection's client as it is made. */
+      setupClient?: (client: Client) => void;
       connections?: number;
       duration?: number;
       pipelining?: number;

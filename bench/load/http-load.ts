@@ -13,7 +13,7 @@ export interface HttpLoad {
   readonly body: string;
   readonly connections: number;
   readonly seconds: number;
-  /** Sends a unique Idempotency-Key per request (`<prefix>-<n>`). */
+  /** Sends a unique Idempotency-Key per request (`<prefix>-<n>`, n zero-padded to 12 digits). */
   readonly uniqueKeys?: boolean;
 }
 
@@ -30,23 +30,49 @@ export interface LoadResult {
 
 let keyRun = 0;
 
+const keyDigits = 12;
+
+/**
+ * A unique Idempotency-Key per request, made cheaply: autocannon builds each
+ * connection's request once, with a placeholder key of fixed width, and every
+ * request is a copy of those bytes with the next number written over the
+ * placeholder. autocannon's own way (setupRequest) rebuilds the whole request
+ * per call: it took 77-80 % of the load generator's core at 32 connections
+ * against 55 % without keys, close enough to saturation that the keyed runs
+ * swung with every slow spell of the host (a server left idle between
+ * batches spends more CPU a call).
+ */
+function uniqueKeys(request: autocannon.Request, prefix: string): (client: autocannon.Client) => void {
+  const placeholder = `${prefix}-${'0'.repeat(keyDigits)}`;
+  request.headers = { ...request.headers, 'idempotency-key': placeholder };
+  let n = 0;
+  return (client) => {
+    const template = Buffer.from(client.getRequestBuffer());
+    const digitsAt = template.indexOf(placeholder) + placeholder.length - keyDigits;
+    if (digitsAt < prefix.length) throw new Error('autocannon request without the key placeholder');
+    client.getRequestBuffer = () => {
+      const bytes = Buffer.from(template);
+      let rest = ++n;
+      for (let i = digitsAt + keyDigits - 1; i >= digitsAt; i--) {
+        bytes[i] = 0x30 + (rest % 10);
+        rest = Math.floor(rest / 10);
+      }
+      return bytes;
+    };
+  };
+}
+
 /** Runs one autocannon load and resolves with its counts and latencies. */
 export function runHttpLoad(load: HttpLoad): Promise<LoadResult> {
   const samples = new Samples();
   const prefix = `bench-${process.pid}-${++keyRun}-${Date.now().toString(36)}`;
-  let n = 0;
   const request: autocannon.Request = {
     method: 'POST',
     path: load.path,
     headers: { 'content-type': 'application/json' },
     body: load.body,
   };
-  if (load.uniqueKeys) {
-    request.setupRequest = (req) => {
-      req.headers = { ...req.headers, 'idempotency-key': `${prefix}-${++n}` };
-      return req;
-    };
-  }
+  const setupClient = load.uniqueKeys ? uniqueKeys(request, prefix) : undefined;
   return new Promise((resolve, reject) => {
     const instance = autocannon(
       {
@@ -55,6 +81,7 @@ export function runHttpLoad(load: HttpLoad): Promise<LoadResult> {
         duration: load.seconds,
         requests: [request],
         timeout: 10,
+        ...(setupClient ? { setupClient } : {}),
       },
       (error, result) => {
         if (error) return reject(error);
