@@ -56,9 +56,12 @@ const failure = (id: Id, code: number, message: string, data?: unknown): JsonRpc
  * what is wrong and `data` is the contract's error body naming the member.
  */
 function invalidRequest(id: Id, problem: string, field?: string): JsonRpcResponse {
-  const message = `Invalid Request: ${problem}`;
-  const details = field === undefined ? { reason: 'invalid_request' } : { reason: 'invalid_request', field };
-  return failure(id, JsonRpcError.InvalidRequest, message, { code: 'invalid_argument', message, details });
+  const error = new RpcError({
+    code: 'invalid_argument',
+    message: `Invalid Request: ${problem}`,
+    details: field === undefined ? { reason: 'invalid_request' } : { reason: 'invalid_request', field },
+  });
+  return failure(id, JsonRpcError.InvalidRequest, error.message, error.toBody());
 }
 
 /** What is wrong with a request object's members, and which; undefined when they are well formed. */

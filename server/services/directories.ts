@@ -41,13 +41,17 @@ const decodeToken = (folder: string, token: string): string => {
 
 const byName = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
-/** MakeDirectory without `parents` under a folder that does not exist: which one, and what to send. */
-function missingParent(display: string): RpcError {
-  const parent = path.posix.dirname(display);
+/**
+ * MakeDirectory without `parents` under a folder that does not exist (ENOENT
+ * from mkdir): the OS error about that folder, and what to send.
+ */
+function missingParent(error: unknown, display: string): RpcError {
+  const os = fromOsError(error, path.posix.dirname(display), 'path');
   return new RpcError({
-    code: 'not_found',
-    message: `no such folder: ${parent} (send "parents": true to make it too)`,
-    details: { reason: 'no_such_file', field: 'path', errno: 'ENOENT', path: parent },
+    code: os.code,
+    message: `${os.message} (send "parents": true to make it too)`,
+    details: os.details,
+    cause: error,
   });
 }
 
@@ -99,7 +103,8 @@ export function directoriesService(
       try {
         await fsp.mkdir(target.abs, { recursive: request.parents === true });
       } catch (error) {
-        if (errnoOf(error) === 'ENOENT' && request.parents !== true) throw missingParent(target.display);
+        if (errnoOf(error) === 'ENOENT' && request.parents !== true)
+          throw missingParent(error, target.display);
         throw fromOsError(error, target.display, 'path');
       }
       // mkdir -p followed no link out of the root: recheck the result's real path.

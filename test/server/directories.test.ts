@@ -178,8 +178,13 @@ describe.each(transports)('Directories over %s', (t) => {
     it('needs parents to create missing parent folders, and says which is missing', async () => {
       const r = await s.call(t, 'Directories.MakeDirectory', { path: `${dir}/p/q/r` });
       expect([r.code, r.reason, r.field]).toEqual(['not_found', 'no_such_file', 'path']);
-      expect(r.message).toBe(`no such folder: /${dir}/p/q (send "parents": true to make it too)`);
-      expect(r.details.path).toBe(`/${dir}/p/q`);
+      expect(r.message).toBe(`no such file or directory: /${dir}/p/q (send "parents": true to make it too)`);
+      expect(r.details).toEqual({
+        reason: 'no_such_file',
+        field: 'path',
+        errno: 'ENOENT',
+        path: `/${dir}/p/q`,
+      });
       await s.ok(t, 'Directories.MakeDirectory', { path: `${dir}/p/q/r`, parents: true });
       expect((await stat(at('p/q/r'))).isDirectory()).toBe(true);
     });
