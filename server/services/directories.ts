@@ -55,33 +55,40 @@ function missingParent(error: unknown, display: string): RpcError {
   });
 }
 
-/** What a listing says of an entry. */
-type EntryFacts = Pick<Stats, 'size' | 'mtime'> & { isDirectory(): boolean };
-
 /**
- * What a listing shows of an entry: a symbolic link that resolves inside the
- * caller's sandbox as what it points to (a folder as a folder, as Stat and
- * every call through it see it); any other link (dangling, or leading out,
- * which every call refuses) as an entry of size 0 with the link's own time,
- * so that nothing of its target shows (a link's own size is the length of
- * the path it holds).
+ * lstat of a path the caller resolved to its real path (links followed and
+ * checked), or undefined when it no longer resolves to itself: a folder on it
+ * swapped for a link out since would otherwise show the outside file, and a
+ * link swapped in at its end is not followed (lstat). OS errors are thrown.
  */
-async function entryFacts(ctx: CallContext, abs: string): Promise<EntryFacts | undefined> {
-  const own = await fsp.lstat(abs).catch(() => undefined);
-  if (own === undefined || !own.isSymbolicLink()) return own;
-  return (await insideTarget(ctx, abs)) ?? { size: 0, mtime: own.mtime, isDirectory: () => false };
+async function statIfStillReal(real: string): Promise<Stats | undefined> {
+  const st = await fsp.lstat(real);
+  return (await fsp.realpath(real)) === real ? st : undefined;
+}
+
+/** What Stat and a listing say of a file or folder. */
+function facts(st: Pick<Stats, 'size' | 'mtime'> & { isDirectory(): boolean }): Omit<DirectoryEntry, 'name'> {
+  const isDirectory = st.isDirectory();
+  return { isDirectory, size: isDirectory ? 0 : st.size, modifiedAt: st.mtime.toISOString() };
 }
 
 /**
- * The stats of a link's target when it lies inside the caller's sandbox. The
- * path is resolved again after the stat: a folder on it swapped for a link
- * out between the two would otherwise show the outside target.
+ * What a listing shows of an entry (undefined when it is gone): a symbolic
+ * link that resolves inside the caller's sandbox as what it points to (a
+ * folder as a folder, as Stat and every call through it see it); any other
+ * link (dangling, or leading out, which every call refuses) as an entry of
+ * size 0 with the link's own time, so that nothing of its target shows (a
+ * link's own size is the length of the path it holds).
  */
-async function insideTarget(ctx: CallContext, abs: string): Promise<Stats | undefined> {
+async function entryFacts(ctx: CallContext, abs: string): Promise<Omit<DirectoryEntry, 'name'> | undefined> {
+  const own = await fsp.lstat(abs).catch(() => undefined);
+  if (own === undefined || !own.isSymbolicLink()) return own && facts(own);
   const real = await fsp.realpath(abs).catch(() => undefined);
-  if (real === undefined || !ctx.sandbox.contains(real)) return undefined;
-  const target = await fsp.stat(real).catch(() => undefined);
-  return (await fsp.realpath(abs).catch(() => undefined)) === real ? target : undefined;
+  const target =
+    real !== undefined && ctx.sandbox.contains(real)
+      ? await statIfStillReal(real).catch(() => undefined)
+      : undefined;
+  return target ? facts(target) : { isDirectory: false, size: 0, modifiedAt: own.mtime.toISOString() };
 }
 
 /** The Directories service: mkdir, paged listing, stat and remove, inside the caller's sandbox. */
@@ -130,14 +137,8 @@ export function directoriesService(
       const page = names.slice(start, start + pageSize);
       const entries: DirectoryEntry[] = [];
       for (const name of page) {
-        const st = await entryFacts(ctx, path.join(dir.abs, name));
-        if (st === undefined) continue; // removed while listing
-        entries.push({
-          name,
-          isDirectory: st.isDirectory(),
-          size: st.isDirectory() ? 0 : st.size,
-          modifiedAt: st.mtime.toISOString(),
-        });
+        const entry = await entryFacts(ctx, path.join(dir.abs, name));
+        if (entry !== undefined) entries.push({ name, ...entry }); // else removed while listing
       }
       const last = page[page.length - 1];
       const more = start + pageSize < names.length && last !== undefined;
@@ -147,15 +148,9 @@ export function directoriesService(
     async stat(request, ctx) {
       const target = await ctx.sandbox.resolve(request.path);
       try {
-        // resolve gave the real path (links followed and checked): a link swapped in since is not
-        // followed (lstat), and a folder on the path swapped for a link out is caught by resolving again.
-        const st = await fsp.lstat(target.abs);
-        if ((await fsp.realpath(target.abs)) !== target.abs) throw outsideRoot(target.display);
-        return {
-          isDirectory: st.isDirectory(),
-          size: st.isDirectory() ? 0 : st.size,
-          modifiedAt: st.mtime.toISOString(),
-        };
+        const st = await statIfStillReal(target.abs);
+        if (st === undefined) throw outsideRoot(target.display);
+        return facts(st);
       } catch (error) {
         throw error instanceof RpcError ? error : fromOsError(error, target.display, 'path');
       }
