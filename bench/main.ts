@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: the benchmark suite of issue 5. Servers run as child
  * processes pinned to core 0, the load generator (this process) on core 1;
- * variants alternate, figures are medians over rounds. Tables go to the
+ * variants alternate, figures are medians over rounds, and a ratio between
+ * two variants is the median of their ratios within each round. Tables go to the
  * console, everything to bench/results/bench-<time>.json (and latest.json).
  */
 import { execFileSync } from 'node:child_process';
@@ -110,8 +111,14 @@ async function main(): Promise<void> {
   }
 
   const throughput = summariseThroughput(throughputRuns);
-  const goals = checkGoals(throughput, sequential?.summary ?? [], instructions, sequential?.fdatasync);
-  heading('results (medians over rounds)');
+  const goals = checkGoals(
+    throughputRuns,
+    throughput,
+    sequential?.summary ?? [],
+    instructions,
+    sequential?.fdatasync,
+  );
+  heading("results (medians over rounds; ratios: median of the rounds' ratios)");
   if (throughput.length > 0) {
     console.log(formatThroughput(throughput));
     const noisy = throughput.filter((r) => r.otherCpuPct > 10);

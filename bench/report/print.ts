@@ -5,7 +5,8 @@ import type { GoalCheck } from './goals.js';
 import { fixed, mib, renderTable } from './table.js';
 
 /**
- * The throughput table (medians over rounds). `cap` columns: the rate one
+ * The throughput table (medians over rounds; `x bare` columns: the median of
+ * the ratios within each round, see pairedRatios). `cap` columns: the rate one
  * dedicated core would sustain at the measured CPU cost per call (1e6 / CPU
  * µs per call), which other processes on a shared machine disturb far less
  * than the measured rate.

@@ -45,7 +45,10 @@ export interface ThroughputSummary {
   readonly connections: number;
   readonly rounds: number;
   readonly reqPerSec: number;
-  /** reqPerSec over the baseline's at the same connections. */
+  /**
+   * reqPerSec over the baseline's at the same connections: the median of the
+   * rounds' ratios (see {@link pairedRatios}).
+   */
   readonly ratioToBare: number;
   readonly p50Ms: number;
   readonly p99Ms: number;
@@ -56,7 +59,7 @@ export interface ThroughputSummary {
    * fairer comparison on a shared machine.
    */
   readonly capacityPerSec: number;
-  /** capacityPerSec over the baseline's at the same connections. */
+  /** capacityPerSec over the baseline's at the same connections (median of the rounds' ratios). */
   readonly capacityRatioToBare: number;
   /** Median of the runs' peak RSS. */
   readonly peakRssBytes: number;
@@ -154,6 +157,34 @@ export async function runThroughput(
 const nums = (values: readonly (number | undefined)[]): number[] =>
   values.filter((v): v is number => v !== undefined);
 
+/**
+ * The ratio `metric(a) / metric(b)` in each round where both variants ran at
+ * `connections`, in round order. A variant's rounds run back to back with the
+ * others' (A B A B), so a ratio within a round compares runs seconds apart,
+ * under the same state of a shared machine; on a host whose speed swings 2x
+ * within minutes, the median of these ratios is steadier than the ratio of
+ * the two variants' medians, which may come from different rounds.
+ */
+export function pairedRatios(
+  runs: readonly ThroughputRun[],
+  a: string,
+  b: string,
+  connections: number,
+  metric: (run: ThroughputRun) => number | undefined,
+): number[] {
+  const ratios: number[] = [];
+  for (const mine of runs) {
+    if (mine.variant !== a || mine.connections !== connections) continue;
+    const other = runs.find(
+      (r) => r.variant === b && r.connections === connections && r.round === mine.round,
+    );
+    const x = metric(mine);
+    const y = other === undefined ? undefined : metric(other);
+    if (x !== undefined && y !== undefined && y > 0) ratios.push(x / y);
+  }
+  return ratios;
+}
+
 /** Medians over rounds, with each variant's ratio to the baseline (the first variant) at the same connections. */
 export function summariseThroughput(
   runs: readonly ThroughputRun[],
@@ -163,9 +194,6 @@ export function summariseThroughput(
   const connections = [...new Set(runs.map((r) => r.connections))];
   const baseline = only[0]?.id;
   for (const c of connections) {
-    const bareRuns = runs.filter((r) => r.variant === baseline && r.connections === c);
-    const bare = median(bareRuns.map((r) => r.reqPerSec));
-    const bareCost = median(nums(bareRuns.map((r) => r.cpuUsPerReq)));
     for (const variant of only) {
       const mine = runs.filter((r) => r.variant === variant.id && r.connections === c);
       if (mine.length === 0) continue;
@@ -178,12 +206,12 @@ export function summariseThroughput(
         connections: c,
         rounds: mine.length,
         reqPerSec,
-        ratioToBare: reqPerSec / bare,
+        ratioToBare: median(pairedRatios(runs, variant.id, baseline ?? '', c, (r) => r.reqPerSec)),
         p50Ms: median(mine.map((r) => r.p50Ms)),
         p99Ms: median(mine.map((r) => r.p99Ms)),
         cpuUsPerReq: cost,
         capacityPerSec: 1e6 / cost,
-        capacityRatioToBare: bareCost / cost,
+        capacityRatioToBare: median(pairedRatios(runs, baseline ?? '', variant.id, c, (r) => r.cpuUsPerReq)),
         peakRssBytes: median(rss),
         maxPeakRssBytes: rss.length > 0 ? Math.max(...rss) : Number.NaN,
         failed: mine.reduce((sum, r) => sum + r.failed, 0),
