@@ -125,8 +125,7 @@ export function checkReferences(merged: MergedDefinitions): void {
 
 /** Compiles every definition with the server's Ajv setup, so a bad `pattern` or keyword fails here, not at startup. */
 export function checkCompiles(id: string, merged: MergedDefinitions): void {
-  const ajv = createAjv();
-  ajv.addSchema({ $id: id, definitions: merged.definitions }, id);
+  const ajv = createAjv([{ $id: id, definitions: merged.definitions }]);
   for (const name of Object.keys(merged.definitions)) {
     try {
       ajv.compile({ $ref: `${id}#/definitions/${name}` });
