@@ -179,9 +179,21 @@ export function registerJsonRpcTransport(app: FastifyInstance, options: JsonRpcT
     observe?.((message.method as RegisteredMethod).fullName, code, (performance.now() - started) / 1000);
   }
 
+  /**
+   * A call that ran. Its result is shaped by the method's response schema; a
+   * result that does not fit it (an implementation's bug) answers this call
+   * with an internal error, and the batch's other calls still run and answer.
+   * The call did run, so the answer is final either way.
+   */
   function succeeded(run: Run, message: Message, ctx: CallContext, started: number, result: unknown): void {
     run.final = true;
-    const shaped = (message.method as RegisteredMethod).project(result);
+    let shaped: unknown;
+    try {
+      shaped = (message.method as RegisteredMethod).project(result);
+    } catch (error) {
+      failed(run, message, ctx, started, error);
+      return;
+    }
     settled(run, message, ctx, started, { jsonrpc: '2.0', id: message.id, result: shaped }, 'ok');
   }
 
