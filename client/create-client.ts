@@ -55,6 +55,9 @@ export function createClient<Extra extends object = object>(
   if (options.onLeaseLost) events.on('leaseLost', options.onLeaseLost);
   const interceptors: Interceptor[] = [keeper.interceptor, sequencer.interceptor];
   const caller = intercept(runtime.call, interceptors);
+  for (const name of Object.keys(options.services ?? {}))
+    if (Object.hasOwn(services, name) && options.services?.[name] !== services[name as keyof typeof services])
+      throw new TypeError(`service ${name} is one of leasegate's own services: rename yours`);
   const clients = buildServiceClients({ ...services, ...options.services }, caller, reservedNames);
 
   let closing: Promise<void> | undefined;

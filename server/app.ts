@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
 import rateLimit from '@fastify/rate-limit';
 import Fastify, { type FastifyInstance, type FastifyRequest, LogController } from 'fastify';
 import { buildOpenApiDocument } from '../codegen/documents/openapi.js';
@@ -96,6 +97,7 @@ export async function buildServer(build: BuildOptions = {}): Promise<FastifyInst
   });
 
   const definitions = [builtinDefinitions, ...extra.map((e) => e.definitions)];
+  const merged = mergeDefinitions(definitions); // before anything opens: it may refuse a clash
   const ajv = createAjv(definitions.map((d) => d.schemas));
   app.setValidatorCompiler(({ schema }) => ajv.compile(schema));
   for (const d of definitions) app.addSchema(d.schemas as never);
@@ -142,7 +144,6 @@ export async function buildServer(build: BuildOptions = {}): Promise<FastifyInst
   });
   for (const e of extra) registry.add(e.definitions, e.implementations);
 
-  const merged = mergeDefinitions(definitions);
   const openapi = buildOpenApiDocument(merged) as Record<string, unknown>;
   const openrpc = buildOpenRpcDocument(merged) as Record<string, unknown>;
 
@@ -250,10 +251,39 @@ export async function buildServer(build: BuildOptions = {}): Promise<FastifyInst
   return app;
 }
 
+/**
+ * The built-in and the user's services as one document's worth (the served
+ * OpenAPI and OpenRPC documents have one namespace of services and of
+ * schemas). A service name or a schema name used twice would hide the first
+ * from the docs (and a service from the typed client), so it is refused,
+ * naming both bundles; the same schema given twice, word for word, is fine.
+ */
 function mergeDefinitions(list: readonly ServiceDefinitions[]): ServiceDefinitions {
   if (list.length === 1) return list[0] as ServiceDefinitions;
-  const services = Object.assign({}, ...list.map((d) => d.services));
-  const definitions = Object.assign({}, ...list.map((d) => d.schemas.definitions));
+  const services: Record<string, ServiceDefinitions['services'][string]> = {};
+  const definitions: Record<string, object> = {};
+  const serviceFrom = new Map<string, string>();
+  const definitionFrom = new Map<string, string>();
+  for (const d of list) {
+    const from = d.schemas.$id;
+    for (const [name, service] of Object.entries(d.services)) {
+      const first = serviceFrom.get(name);
+      if (first !== undefined)
+        throw new Error(`service ${name} of ${from} clashes with service ${name} of ${first}: rename one`);
+      serviceFrom.set(name, from);
+      services[name] = service;
+    }
+    for (const [name, schema] of Object.entries(d.schemas.definitions)) {
+      const first = definitionFrom.get(name);
+      if (first !== undefined && !isDeepStrictEqual(definitions[name], schema))
+        throw new Error(
+          `schema ${name} of ${from} clashes with a different schema ${name} of ${first} ` +
+            '(the served docs have one namespace of schemas): rename one',
+        );
+      definitionFrom.set(name, first ?? from);
+      definitions[name] = schema;
+    }
+  }
   return { services, schemas: { $id: list[0]?.schemas.$id ?? 'leasegate.json', definitions } };
 }
 

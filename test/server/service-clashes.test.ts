@@ -1,0 +1,90 @@
+/**
+ * A user's service or schema whose name the built-in services already use is
+ * refused at startup (and by the typed client), rather than hiding the
+ * built-in one from the served docs and the client.
+ */
+import { describe, expect, it } from 'vitest';
+import { createClient } from '../../client/index.js';
+import type { ServiceDefinitions } from '../../common/service-table.js';
+import type { ExtraServices } from '../../server/index.js';
+import { startTestServer } from '../helpers/server.js';
+
+function userServices(service: string, definitions: Record<string, object>): ExtraServices {
+  const table: ServiceDefinitions['services'] = {
+    [service]: {
+      name: service,
+      localName: service[0]?.toLowerCase() + service.slice(1),
+      description: 'A user service.',
+      methods: {
+        Upload: {
+          name: 'Upload',
+          localName: 'upload',
+          request: 'UploadRequest',
+          response: 'UploadResponse',
+          idempotent: false,
+          description: 'Upload.',
+        },
+      },
+    },
+  };
+  return {
+    definitions: {
+      services: table,
+      schemas: {
+        $id: 'user.json',
+        definitions: {
+          UploadRequest: { type: 'object', properties: { name: { type: 'string' } } },
+          UploadResponse: { type: 'object', properties: {} },
+          ...definitions,
+        },
+      },
+    },
+    implementations: { [service]: { upload: () => ({}) } },
+  };
+}
+
+describe('names a user shares with the built-in services', () => {
+  it('refuses a service named like a built-in one, naming both bundles', async () => {
+    await expect(startTestServer({ services: [userServices('Files', {})] })).rejects.toThrow(
+      'service Files of user.json clashes with service Files of leasegate.json: rename one',
+    );
+  });
+
+  it('refuses a different schema under a built-in schema name', async () => {
+    const lease = {
+      type: 'object',
+      description: 'Not the built-in Lease.',
+      properties: { who: { type: 'string' } },
+    };
+    await expect(startTestServer({ services: [userServices('Uploads', { Lease: lease })] })).rejects.toThrow(
+      /schema Lease of user\.json clashes with a different schema Lease of leasegate\.json/,
+    );
+  });
+
+  it('accepts the same schema word for word, and serves the docs of both', async () => {
+    const s = await startTestServer({ services: [userServices('Uploads', {})] });
+    try {
+      const builtin = (
+        (await s.send('GET', '/openapi.json')).body as { components: { schemas: Record<string, unknown> } }
+      ).components.schemas.Lease;
+      await s.close();
+      const again = await startTestServer({
+        services: [userServices('Uploads', { Lease: builtin as object })],
+      });
+      const doc = (await again.send('GET', '/openapi.json')).body as { paths: Record<string, unknown> };
+      expect(Object.keys(doc.paths)).toEqual(
+        expect.arrayContaining(['/v1/Uploads/Upload', '/v1/Files/RemoteOpen', '/v1/Leases/Grant']),
+      );
+      await again.close();
+    } finally {
+      await s.close().catch(() => undefined);
+    }
+  });
+
+  it('has the typed client refuse a service named like a built-in one', () => {
+    const { services } = userServices('Files', {}).definitions;
+    expect(() => createClient({ baseUrl: 'http://127.0.0.1:9', services })).toThrow(
+      "service Files is one of leasegate's own services: rename yours",
+    );
+  });
+});
