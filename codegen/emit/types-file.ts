@@ -48,6 +48,8 @@ export async function emitTypesFile(
     declareExternallyReferenced: true,
     strictIndexSignatures: false,
     unknownAny: true,
+    // minItems/maxItems stay validation rules: `string[]`, not a union of tuples of every length up to 20.
+    ignoreMinAndMaxItems: true,
     format: true,
     style: { singleQuote: true, bracketSpacing: true, trailingComma: 'all', printWidth: 110, semi: true },
     cwd: '/',
