@@ -134,8 +134,10 @@ export class PrintBatch {
 
   private write(group: HandleGroup): void {
     const { handle, prints } = group;
+    let fd = -1;
+    written = 0;
     try {
-      const fd = this.descriptor(handle);
+      fd = this.descriptor(handle);
       writevAll(
         fd,
         prints.map((p) => p.bytes),
@@ -143,6 +145,7 @@ export class PrintBatch {
         handle.mode === 'append' ? null : group.base,
       );
     } catch (error) {
+      if (written > 0) cutBack(fd, handle.mode === 'append' ? undefined : group.base, written);
       for (const p of prints) this.log.printFailed(handle, p.offset, p.seq);
       try {
         this.log.flush();
@@ -164,11 +167,21 @@ function fail(group: HandleGroup, error: unknown): void {
   for (const p of group.prints) p.reject(error);
 }
 
+/**
+ * Bytes of the current group that reached the file, kept up to date by
+ * writeAll and writevAll: when a write fails partway (ENOSPC after a short
+ * write), they are what `cutBack` takes out again. (Writes are synchronous,
+ * one group at a time.)
+ */
+let written = 0;
+
 /** Writes every byte (at `position`, or at the end for O_APPEND descriptors), however many calls it takes. */
 export function writeAll(fd: number, bytes: Uint8Array, position: number | null): void {
   let done = 0;
   while (done < bytes.length) {
-    done += fs.writeSync(fd, bytes, done, bytes.length - done, position === null ? null : position + done);
+    const n = fs.writeSync(fd, bytes, done, bytes.length - done, position === null ? null : position + done);
+    done += n;
+    written += n;
   }
 }
 
@@ -178,6 +191,26 @@ function writevAll(fd: number, buffers: Buffer[], total: number, position: numbe
     return;
   }
   const done = position === null ? fs.writevSync(fd, buffers) : fs.writevSync(fd, buffers, position);
+  written += done;
   if (done < total)
     writeAll(fd, Buffer.concat(buffers).subarray(done), position === null ? null : position + done);
+}
+
+/**
+ * Takes the first `written` bytes of a failed group back out of the file, so
+ * that its callers, told that their prints failed, find the file as it was
+ * and a retry does not land after a fragment of itself. On an append handle
+ * they are the file's last bytes (one process writes, synchronously). At a
+ * position (`base`), only when they end the file: a write over existing bytes
+ * cannot be undone, and is not shortened either. Best effort: the log says
+ * the prints failed whatever happens here.
+ */
+function cutBack(fd: number, base: number | undefined, bytes: number): void {
+  try {
+    const size = fs.fstatSync(fd).size;
+    if (base === undefined) fs.ftruncateSync(fd, size - bytes);
+    else if (size === base + bytes) fs.ftruncateSync(fd, base);
+  } catch {
+    // The descriptor or the disk failed again: the fragment stays.
+  }
 }

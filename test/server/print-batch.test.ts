@@ -4,9 +4,10 @@
  * every line once at the offset it was told, a close in the same turn comes after them, and a
  * failed write fails the whole group and gives its sequence numbers back.
  */
+import fs from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 let s: TestServer;
@@ -83,4 +84,61 @@ describe('prints written together', () => {
     await s.ok('http', 'Files.RemotePrint', { handle: other, data: 'still\n' });
     expect(await readFile(join(s.root, 'other.log'), 'utf8')).toBe('other\nstill\n');
   });
+});
+
+/**
+ * The disk fills up partway through a print: the OS takes the first `room`
+ * bytes of the first write that carries `marker`, then refuses the rest with
+ * ENOSPC (as a full file system does: a short write, then an error).
+ */
+function diskFullAfter(marker: string, room: number): void {
+  const writeSync = fs.writeSync;
+  let fullFd: number | undefined;
+  vi.spyOn(fs, 'writeSync').mockImplementation(((fd: number, buffer: Uint8Array, ...rest: unknown[]) => {
+    const offset = (rest[0] as number | undefined) ?? 0;
+    const length = (rest[1] as number | undefined) ?? buffer.length - offset;
+    const position = (rest[2] as number | null | undefined) ?? null;
+    const bytes = Buffer.from(buffer.buffer, buffer.byteOffset + offset, length);
+    if (fd === fullFd)
+      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    // The data file's write starts with the line; the redo log's record of it starts with a frame header.
+    if (fullFd !== undefined || !bytes.subarray(0, marker.length).equals(Buffer.from(marker)))
+      return writeSync(fd, bytes, 0, length, position);
+    fullFd = fd;
+    return writeSync(fd, bytes, 0, room, position);
+  }) as typeof fs.writeSync);
+}
+
+describe('a print the disk has no room for', () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  for (const mode of ['append', 'write'] as const) {
+    it(`leaves the ${mode} file as it was, so that its retry is written once and whole`, async () => {
+      const path = `full-${mode}.log`;
+      const handle = await open(path, mode);
+      await s.ok('http', 'Files.RemotePrint', { handle, data: 'before\n', seq: 1 });
+      const line = `MARK-${mode} ${'y'.repeat(2000)}\n`;
+      diskFullAfter(`MARK-${mode}`, 700);
+      const failed = await s.call(
+        'http',
+        'Files.RemotePrint',
+        { handle, data: line, seq: 2 },
+        { 'idempotency-key': `full-${mode}` },
+      );
+      expect([failed.code, failed.reason]).toEqual(['resource_exhausted', 'no_space']);
+      vi.restoreAllMocks();
+      // 700 bytes of the failed print reached the file; they were taken back out.
+      expect(await readFile(join(s.root, path), 'utf8')).toBe('before\n');
+      const retry = await s.ok(
+        'http',
+        'Files.RemotePrint',
+        { handle, data: line, seq: 2 },
+        { 'idempotency-key': `full-${mode}` },
+      );
+      expect(retry).toMatchObject({ offset: 7, bytesWritten: line.length, seq: 2 });
+      expect(await readFile(join(s.root, path), 'utf8')).toBe(`before\n${line}`);
+    });
+  }
 });
