@@ -42,8 +42,30 @@ export interface JsonRpcTransportOptions {
   requireIdempotencyKey: boolean;
   /** The OpenRPC document `rpc.discover` returns. */
   openrpc: () => unknown;
+  /**
+   * Most bytes of answers one request builds: once a batch's answers pass
+   * it, its later calls do not run and answer resource_exhausted
+   * (response_too_large). Default {@link defaultMaxResponseBytes}.
+   */
+  maxResponseBytes?: number;
   /** Called once per executed call (metrics). */
   observe?: (method: string, code: string, seconds: number) => void;
+}
+
+/**
+ * 16 MiB: a batch of a hundred 1 MiB reads made a 140-500 MB answer from a
+ * 2-14 kB request (several GB of memory with a few at once, and as much again
+ * in the redo log with a key), while one read's answer is at most ~6 MiB.
+ */
+export const defaultMaxResponseBytes = 16 * 1_048_576;
+
+/** The error of a batch's call left unrun because the answers before it are already too large. */
+function responseTooLarge(limit: number): RpcError {
+  return new RpcError({
+    code: 'resource_exhausted',
+    message: `the answers of this batch's earlier calls passed ${limit} bytes: this call did not run; send it in another request`,
+    details: { reason: 'response_too_large', limitBytes: limit },
+  });
 }
 
 const failure = (id: Id, code: number, message: string, data?: unknown): JsonRpcResponse =>
@@ -97,7 +119,10 @@ interface Message {
 
 /** The progress of one request's calls, run in order. */
 interface Run {
-  readonly responses: (JsonRpcResponse | undefined)[];
+  /** Each message's answer as JSON text (undefined: none owed). */
+  readonly responses: (string | undefined)[];
+  /** UTF-8 bytes of `responses` so far. */
+  bytes: number;
   /** Index of the message running or next to run. */
   next: number;
   /** Whether a call succeeded or failed finally (see idempotency/policy.ts): then a keyed request is stored. */
@@ -120,6 +145,7 @@ interface Run {
  */
 export function registerJsonRpcTransport(app: FastifyInstance, options: JsonRpcTransportOptions): void {
   const { registry, principals, maxDeadlineMs, observe, idempotency } = options;
+  const maxResponseBytes = options.maxResponseBytes ?? defaultMaxResponseBytes;
 
   function answered(hasId: boolean, response: JsonRpcResponse): Message {
     return {
@@ -173,7 +199,7 @@ export function registerJsonRpcTransport(app: FastifyInstance, options: JsonRpcT
     result: JsonRpcResponse,
     code: string,
   ) {
-    run.responses[run.next] = message.hasId ? result : undefined;
+    place(run, message.hasId ? result : undefined);
     run.leaseRemainingMs = ctx.leaseRemainingMs;
     run.next++;
     observe?.((message.method as RegisteredMethod).fullName, code, (performance.now() - started) / 1000);
@@ -205,12 +231,25 @@ export function registerJsonRpcTransport(app: FastifyInstance, options: JsonRpcT
     settled(run, message, ctx, started, jsonRpcError(message.id, rpcError), rpcError.code);
   }
 
+  /** Records the answer of message `run.next` (not advancing). */
+  function place(run: Run, response: JsonRpcResponse | undefined): void {
+    const text = response === undefined ? undefined : JSON.stringify(response);
+    run.responses[run.next] = text;
+    if (text !== undefined) run.bytes += Buffer.byteLength(text);
+  }
+
   /** Runs the calls from `run.next` on, synchronously until one returns a promise. */
   function step(run: Run, messages: readonly Message[], base: CallContext): void | Promise<void> {
     while (run.next < messages.length) {
       const message = messages[run.next] as Message;
       if (message.method === undefined) {
-        run.responses[run.next++] = message.response;
+        place(run, message.response);
+        run.next++;
+        continue;
+      }
+      if (run.bytes > maxResponseBytes && message.hasId) {
+        place(run, jsonRpcError(message.id, responseTooLarge(maxResponseBytes)));
+        run.next++;
         continue;
       }
       const ctx = batchCallContext(base);
@@ -252,8 +291,10 @@ export function registerJsonRpcTransport(app: FastifyInstance, options: JsonRpcT
   function lateResponse(run: Run, messages: readonly Message[], batch: boolean): StoredResponse {
     const responses = messages.map((message, i) => {
       if (i < run.next) return run.responses[i];
-      if (message.method === undefined || !message.hasId) return message.response;
-      return jsonRpcError(message.id, i === run.next ? deadlinePassedError() : deadlineBeforeStartError());
+      if (message.method === undefined || !message.hasId) return textOf(message.response);
+      return textOf(
+        jsonRpcError(message.id, i === run.next ? deadlinePassedError() : deadlineBeforeStartError()),
+      );
     });
     return responseOf(responses, batch, undefined);
   }
@@ -266,7 +307,7 @@ export function registerJsonRpcTransport(app: FastifyInstance, options: JsonRpcT
     error: RpcError,
   ): FastifyReply {
     const responses = messages.map((m) =>
-      m.method !== undefined && m.hasId ? jsonRpcError(m.id, error) : m.response,
+      textOf(m.method !== undefined && m.hasId ? jsonRpcError(m.id, error) : m.response),
     );
     if (error.retryAfterSeconds !== undefined)
       reply.header(Header.RetryAfter, String(error.retryAfterSeconds));
@@ -302,7 +343,7 @@ export function registerJsonRpcTransport(app: FastifyInstance, options: JsonRpcT
       const unkeyed = messages.find((m) => m.method !== undefined && !m.method.method.idempotent)?.method;
       if (unkeyed !== undefined) return refuse(reply, messages, batch, keyMissingError(unkeyed.fullName));
     }
-    const run: Run = { responses: [], next: 0, final: false, leaseRemainingMs: undefined };
+    const run: Run = { responses: [], bytes: 0, next: 0, final: false, leaseRemainingMs: undefined };
     const late = () => ({ response: lateResponse(run, messages, batch), replayed: false });
 
     if (key === undefined) {
@@ -386,7 +427,7 @@ const notUtf8Body = Symbol('not UTF-8');
 
 /** The HTTP response of a request's JSON-RPC responses: one object, an array, or 204 when none is owed. */
 function responseOf(
-  responses: readonly (JsonRpcResponse | undefined)[],
+  responses: readonly (string | undefined)[],
   batch: boolean,
   leaseRemainingMs: number | undefined,
 ): StoredResponse {
@@ -394,10 +435,13 @@ function responseOf(
     const single = responses[0];
     return single === undefined
       ? { status: 204, body: '', leaseRemainingMs }
-      : { status: 200, body: JSON.stringify(single), leaseRemainingMs };
+      : { status: 200, body: single, leaseRemainingMs };
   }
   const owed = responses.filter((r) => r !== undefined);
   return owed.length === 0
     ? { status: 204, body: '', leaseRemainingMs: undefined }
-    : { status: 200, body: JSON.stringify(owed), leaseRemainingMs: undefined };
+    : { status: 200, body: `[${owed.join(',')}]`, leaseRemainingMs: undefined };
 }
+
+const textOf = (response: JsonRpcResponse | undefined): string | undefined =>
+  response === undefined ? undefined : JSON.stringify(response);
