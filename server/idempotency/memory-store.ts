@@ -181,6 +181,11 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
   complete(ticket: IdempotencyTicket, response: StoredResponse): void {
     const record = ticket as InFlightRecord;
     if (record.state !== 0) return;
+    if (!this.keeps(ticket, response)) {
+      // Kept, it would evict every other record and then itself: answered, not kept.
+      this.abandon(ticket);
+      return;
+    }
     record.state = completedState;
     this.running.delete(record);
     this.bytes += response.body.length;
@@ -205,6 +210,12 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
     this.running.delete(record);
     this.bytes -= recordBytes(record.scope, record.key, record.fingerprint, '');
     this.wake(record);
+  }
+
+  /** Whether `complete` would keep this response: false when the record alone is larger than the byte bound. */
+  keeps(ticket: IdempotencyTicket, response: StoredResponse): boolean {
+    const { scope, key, fingerprint } = ticket as InFlightRecord;
+    return recordBytes(scope, key, fingerprint, response.body) <= this.options.maxBytes;
   }
 
   /** Scope, key and fingerprint of a ticket's record while it is in flight (a durable store logs them). */

@@ -46,7 +46,8 @@ export class DurableIdempotencyStore implements IdempotencyStore {
    * is taken, and the checkpoint carries it.
    */
   complete(ticket: IdempotencyTicket, response: StoredResponse, logged = false): void {
-    const claim = logged ? undefined : this.inner.inFlight(ticket);
+    // A response the inner store will not keep (larger than its byte bound) is not logged either.
+    const claim = logged || !this.inner.keeps(ticket, response) ? undefined : this.inner.inFlight(ticket);
     if (claim === undefined) {
       // Logged with its effect already, or no longer in flight (then the inner store ignores it too).
       this.inner.complete(ticket, response);

@@ -222,11 +222,15 @@ describe.each([
     expect(next.stats().entries).toBe(2);
   });
 
-  it('answers but does not keep a response larger than the whole byte bound', () => {
+  it('answers but does not keep a response larger than the whole byte bound, and evicts nothing for it', () => {
     const { store } = make({ maxBytes: 200 });
+    stored(store, 'small', '{}');
+    const kept = store.stats();
     stored(store, 'big', 'x'.repeat(500));
     expect(store.get('p', 'big')).toBeUndefined();
-    expect(store.stats()).toMatchObject({ entries: 0, bytes: 0 });
+    expect(store.get('p', 'small')?.response?.body).toBe('{}');
+    expect(store.stats()).toEqual(kept);
+    expect(store.begin('p', 'big', 'fp').state).toBe('run'); // its retry runs again
   });
 });
 

@@ -70,6 +70,23 @@ describe('DurableIdempotencyStore', () => {
     expect(store.begin('bob', 'k1', 'fp1').state).toBe('run');
   });
 
+  it('does not log a response larger than the byte bound, which the store does not keep', () => {
+    const first = start();
+    const logBytes = () =>
+      fs.readdirSync(dir).reduce((sum, name) => sum + fs.statSync(join(dir, name)).size, 0);
+    const before = logBytes();
+    first.store.complete(ticket(first.store.begin('ana', 'huge', 'fp')), {
+      status: 200,
+      body: 'x'.repeat(2_000_000),
+      leaseRemainingMs: undefined,
+    });
+    first.log.flush();
+    expect(logBytes() - before).toBeLessThan(1_000);
+    crash(first.log);
+    const { store } = start();
+    expect(store.begin('ana', 'huge', 'fp').state).toBe('run');
+  });
+
   it('forgets calls that were in flight or abandoned: their retry runs again', () => {
     const first = start();
     first.store.begin('ana', 'in-flight', 'fp');
