@@ -17,6 +17,69 @@ export interface TokenEntry {
   root?: string;
 }
 
+/**
+ * The fields an entry may hold. Anything else is refused: a misspelt
+ * `readonly` would otherwise be ignored and leave the token with write access.
+ */
+const entryFields: readonly string[] = ['principal', 'readOnly', 'root'];
+
+/** How JSON shows a value in a message: its type, and the value itself when short. */
+function shown(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  const type = value === null ? 'null' : Array.isArray(value) ? 'an array' : `a ${typeof value}`;
+  return text.length > 40 ? type : `${type} (${text})`;
+}
+
+/**
+ * How messages name an entry of the tokens file: by its position and
+ * principal, never by its token (a secret, which would end up in logs).
+ */
+function entryName(position: number, principal?: string): string {
+  return `entry ${position}${principal === undefined ? '' : ` (principal "${principal}")`}`;
+}
+
+/** Checks one entry of the tokens file field by field. */
+function checkEntry(value: unknown, position: number): TokenEntry {
+  const fail = (why: string, principal?: string): Error =>
+    new Error(`${entryName(position, principal)}: ${why}`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw fail(`must be an object {"principal": "..."}, not ${shown(value)}`);
+  }
+  const entry = value as Record<string, unknown>;
+  const { principal, readOnly, root } = entry;
+  if (principal === undefined) throw fail('lacks "principal" (a non-empty string)');
+  if (typeof principal !== 'string' || principal === '') {
+    throw fail(`"principal" must be a non-empty string, not ${shown(principal)}`);
+  }
+  for (const field of Object.keys(entry)) {
+    if (!entryFields.includes(field)) {
+      throw fail(`unknown field "${field}" (an entry holds only ${entryFields.join(', ')})`, principal);
+    }
+  }
+  if (readOnly !== undefined && typeof readOnly !== 'boolean') {
+    throw fail(`"readOnly" must be true or false, not ${shown(readOnly)}`, principal);
+  }
+  if (root !== undefined && typeof root !== 'string') {
+    throw fail(`"root" must be a string (a folder inside the served root), not ${shown(root)}`, principal);
+  }
+  return {
+    principal,
+    ...(readOnly === undefined ? {} : { readOnly }),
+    ...(root === undefined ? {} : { root }),
+  };
+}
+
+/** The sandbox of an entry: the served root, or the folder its `root` names inside it (made if missing). */
+async function confinedSandbox(root: Sandbox, entry: TokenEntry, position: number): Promise<Sandbox> {
+  if (entry.root === undefined) return root;
+  try {
+    return await Sandbox.create(path.join(root.realRoot, ...root.segments(entry.root)));
+  } catch (error) {
+    const why = (error as Error).message;
+    throw new Error(`${entryName(position, entry.principal)}: "root" ${JSON.stringify(entry.root)}: ${why}`);
+  }
+}
+
 /** Bearer tokens → principals; without a tokens file every caller is `anonymous` with the whole root. */
 export class Principals {
   private constructor(
@@ -24,7 +87,12 @@ export class Principals {
     private readonly anonymous: Principal,
   ) {}
 
-  /** Loads the tokens file (if any) and prepares each principal's sandbox. */
+  /**
+   * Loads the tokens file (if any) and prepares each principal's sandbox. A
+   * malformed entry stops the server with a message naming the entry by its
+   * position (as JavaScript orders the keys: a token that is a plain number
+   * comes first) and its principal, and the field.
+   */
   static async load(root: Sandbox, tokensFile: string | undefined): Promise<Principals> {
     const anonymous: Principal = { name: 'anonymous', readOnly: false, sandbox: root };
     if (tokensFile === undefined) return new Principals(undefined, anonymous);
@@ -38,16 +106,16 @@ export class Principals {
       throw new Error(`tokens file ${tokensFile} must hold an object {"<token>": {"principal": "..."}}`);
     }
     const byToken = new Map<string, Principal>();
-    for (const [token, value] of Object.entries(raw as Record<string, TokenEntry>)) {
-      if (typeof value?.principal !== 'string' || value.principal === '') {
-        throw new Error(`tokens file ${tokensFile}: entry for a token lacks "principal"`);
+    let position = 0;
+    for (const [token, value] of Object.entries(raw)) {
+      position++;
+      try {
+        const entry = checkEntry(value, position);
+        const sandbox = await confinedSandbox(root, entry, position);
+        byToken.set(token, { name: entry.principal, readOnly: entry.readOnly === true, sandbox });
+      } catch (error) {
+        throw new Error(`tokens file ${tokensFile}: ${(error as Error).message}`);
       }
-      let sandbox = root;
-      if (value.root !== undefined) {
-        const sub = root.segments(value.root);
-        sandbox = await Sandbox.create(path.join(root.realRoot, ...sub));
-      }
-      byToken.set(token, { name: value.principal, readOnly: value.readOnly === true, sandbox });
     }
     return new Principals(byToken, anonymous);
   }
