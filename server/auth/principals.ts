@@ -69,15 +69,59 @@ function checkEntry(value: unknown, position: number): TokenEntry {
   };
 }
 
-/** The sandbox of an entry: the served root, or the folder its `root` names inside it (made if missing). */
-async function confinedSandbox(root: Sandbox, entry: TokenEntry, position: number): Promise<Sandbox> {
-  if (entry.root === undefined) return root;
+/** An entry and where it stands in the tokens file. */
+interface PlacedEntry {
+  readonly position: number;
+  readonly entry: TokenEntry;
+}
+
+/** An error about an entry's `root`, naming the entry. */
+function rootError({ position, entry }: PlacedEntry, error: unknown): Error {
+  const why = (error as Error).message;
+  return new Error(`${entryName(position, entry.principal)}: "root" ${JSON.stringify(entry.root)}: ${why}`);
+}
+
+/** The folder an entry's `root` names, as segments below the served root ([] for the whole root). */
+function rootSegments(root: Sandbox, placed: PlacedEntry): string[] {
   try {
-    return await Sandbox.create(path.join(root.realRoot, ...root.segments(entry.root)));
+    return root.segments(placed.entry.root ?? '');
   } catch (error) {
-    const why = (error as Error).message;
-    throw new Error(`${entryName(position, entry.principal)}: "root" ${JSON.stringify(entry.root)}: ${why}`);
+    throw rootError(placed, error);
   }
+}
+
+/** The sandbox of an entry: the served root, or the folder its `root` names inside it (made if missing). */
+async function confinedSandbox(root: Sandbox, placed: PlacedEntry): Promise<Sandbox> {
+  const segments = rootSegments(root, placed);
+  if (placed.entry.root === undefined) return root;
+  try {
+    return await Sandbox.create(path.join(root.realRoot, ...segments));
+  } catch (error) {
+    throw rootError(placed, error);
+  }
+}
+
+/**
+ * Refuses a second token of a principal unless it has the first one's
+ * readOnly and root. Handles, leases and idempotency records belong to the
+ * principal's name, so a read-only or confined token would otherwise reach the
+ * handles a full-access token of the same name opened (and read through them
+ * outside its folder). Roots are compared as the segments they name.
+ */
+function sameReach(root: Sandbox, first: PlacedEntry, next: PlacedEntry): void {
+  const reach = (placed: PlacedEntry) => ({
+    readOnly: placed.entry.readOnly === true,
+    root: `/${rootSegments(root, placed).join('/')}`,
+  });
+  const [a, b] = [reach(first), reach(next)];
+  const field = a.readOnly !== b.readOnly ? 'readOnly' : a.root !== b.root ? 'root' : undefined;
+  if (field === undefined) return;
+  throw new Error(
+    `entries ${first.position} and ${next.position} both name principal "${next.entry.principal}" but differ in ` +
+      `"${field}" (${JSON.stringify(a[field])} and ${JSON.stringify(b[field])}): handles, leases and ` +
+      'idempotency keys belong to the principal, so all its tokens need the same readOnly and root ' +
+      '(give the other token a principal of its own)',
+  );
 }
 
 /** Bearer tokens → principals; without a tokens file every caller is `anonymous` with the whole root. */
@@ -106,13 +150,22 @@ export class Principals {
       throw new Error(`tokens file ${tokensFile} must hold an object {"<token>": {"principal": "..."}}`);
     }
     const byToken = new Map<string, Principal>();
+    const byName = new Map<string, PlacedEntry & { principal: Principal }>();
     let position = 0;
     for (const [token, value] of Object.entries(raw)) {
       position++;
       try {
         const entry = checkEntry(value, position);
-        const sandbox = await confinedSandbox(root, entry, position);
-        byToken.set(token, { name: entry.principal, readOnly: entry.readOnly === true, sandbox });
+        const first = byName.get(entry.principal);
+        if (first !== undefined) {
+          sameReach(root, first, { position, entry });
+          byToken.set(token, first.principal);
+          continue;
+        }
+        const sandbox = await confinedSandbox(root, { position, entry });
+        const principal = { name: entry.principal, readOnly: entry.readOnly === true, sandbox };
+        byName.set(entry.principal, { position, entry, principal });
+        byToken.set(token, principal);
       } catch (error) {
         throw new Error(`tokens file ${tokensFile}: ${(error as Error).message}`);
       }

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Principals } from '../../server/auth/principals.js';
 import { buildServer } from '../../server/index.js';
 import { Sandbox } from '../../server/sandbox/sandbox.js';
+import { startTestServer } from '../helpers/server.js';
 
 let dir: string;
 let root: Sandbox;
@@ -103,3 +104,58 @@ describe('a server with a malformed tokens file', () => {
     );
   });
 });
+
+// Handles, leases and idempotency records belong to a principal's name: two tokens of one name
+// reach the same handles, so they must reach the same files with the same rights.
+describe('several tokens of one principal', () => {
+  it.each([
+    [
+      'one read-only, one not',
+      {
+        'sec-1': { principal: 'alice' },
+        'sec-2': { principal: 'bob' },
+        'sec-3': { principal: 'alice', readOnly: true },
+      },
+      /entries 1 and 3 both name principal "alice" but differ in "readOnly" \(false and true\)/,
+    ],
+    [
+      'one confined to a folder, one not',
+      { 'sec-1': { principal: 'alice', root: 'home/alice' }, 'sec-2': { principal: 'alice' } },
+      /entries 1 and 2 both name principal "alice" but differ in "root" \("\/home\/alice" and "\/"\)/,
+    ],
+    [
+      'confined to different folders',
+      { 'sec-1': { principal: 'alice', root: 'a' }, 'sec-2': { principal: 'alice', root: 'b' } },
+      /entries 1 and 2 both name principal "alice" but differ in "root" \("\/a" and "\/b"\)/,
+    ],
+  ])('are refused when %s', async (_label, table, message) => {
+    const refusal = load(table);
+    await expect(refusal).rejects.toThrow(message);
+    await expect(refusal).rejects.toThrow(/give the other token a principal of its own/);
+    await expect(refusal).rejects.not.toThrow(/sec-/);
+  });
+
+  it('are one principal when their settings are the same, however the root is spelt', async () => {
+    const principals = await load({
+      a: { principal: 'carol', root: 'home/carol' },
+      b: { principal: 'carol', root: '/home/./carol/', readOnly: false },
+    });
+    expect(principals.resolve('Bearer b')).toBe(principals.resolve('Bearer a'));
+  });
+
+  it('share their handles over a real server when their settings are the same', async () => {
+    const s = await startTestServer({
+      tokenTable: { one: { principal: 'dana', readOnly: true }, two: { principal: 'dana', readOnly: true } },
+    });
+    try {
+      await writeFile(join(s.root, 'f.txt'), 'shared');
+      const opened = await s.ok('http', 'Files.RemoteOpen', { path: 'f.txt', mode: 'read' }, as('one'));
+      const read = await s.ok('http', 'Files.RemoteRead', { handle: opened.handle }, as('two'));
+      expect(read.data).toBe('shared');
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+const as = (token: string) => ({ authorization: `Bearer ${token}` });
