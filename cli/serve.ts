@@ -2,7 +2,8 @@ import { lstat, unlink } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { isIP } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import { buildServer } from '../server/app.js';
+import { buildServer, requestTimeouts } from '../server/app.js';
+import { clientErrorHandler } from '../server/errors/client-errors.js';
 import {
   checkOptions,
   defaultServerOptions,
@@ -120,8 +121,12 @@ export async function runServe(argv: readonly string[]): Promise<number> {
   const tcp = options.socket === undefined || explicit.has('port') || explicit.has('host');
   // The socket server is made, and its close hooked, before the app is ready: Fastify takes no hooks after.
   const socketServer =
-    options.socket === undefined ? undefined : createServer((req, res) => app.routing(req, res));
+    options.socket === undefined
+      ? undefined
+      : createServer(requestTimeouts(options.requestTimeoutMs), (req, res) => app.routing(req, res));
   if (socketServer !== undefined) {
+    // A request refused by Node's parser (too slow, malformed) gets the contract's body, as on TCP.
+    socketServer.on('clientError', clientErrorHandler.bind(app));
     app.addHook('onClose', (_app, done) => {
       if (!socketServer.listening) return done();
       socketServer.close(() => done());

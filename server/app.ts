@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { ServerOptions as HttpServerOptions } from 'node:http';
 import { isDeepStrictEqual } from 'node:util';
 import rateLimit from '@fastify/rate-limit';
 import Fastify, { type FastifyInstance, type FastifyRequest, LogController } from 'fastify';
@@ -81,6 +82,9 @@ export async function buildServer(build: BuildOptions = {}): Promise<FastifyInst
   const app = Fastify({
     logger: { level: options.logLevel },
     bodyLimit: options.bodyLimit,
+    // Fastify 5's default is 0 (no limit): a client that stalls mid-request would hold its socket forever.
+    requestTimeout: options.requestTimeoutMs,
+    http: requestTimeouts(options.requestTimeoutMs),
     // Per-request lines come from the onResponse hook below, at debug level: info stays quiet under load.
     logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: Header.RequestId,
@@ -249,6 +253,25 @@ export async function buildServer(build: BuildOptions = {}): Promise<FastifyInst
     handles.closeAll();
   });
   return app;
+}
+
+/**
+ * Node's HTTP server settings that bound how long a client may take to send
+ * one request (the app's server and the CLI's Unix socket server both use
+ * them). headersTimeout is kept at or below requestTimeout because Node swaps
+ * the two when it is larger, which left a stalled body its 60 s headers
+ * default. Node looks for expired requests every connectionsCheckingInterval
+ * (30 s by default, which would double a 30 s timeout), so here every second,
+ * or as often as the timeout itself when it is shorter.
+ */
+export function requestTimeouts(
+  requestTimeoutMs: number,
+): Pick<HttpServerOptions, 'requestTimeout' | 'headersTimeout' | 'connectionsCheckingInterval'> {
+  return {
+    requestTimeout: requestTimeoutMs,
+    headersTimeout: Math.min(60_000, requestTimeoutMs),
+    connectionsCheckingInterval: Math.min(1_000, requestTimeoutMs),
+  };
 }
 
 /**

@@ -19,6 +19,8 @@ export interface ServerOptions {
   stateDir: string | undefined;
   /** Largest request body in bytes. */
   bodyLimit: number;
+  /** Most time a client has to send a whole request (headers and body), in ms. */
+  requestTimeoutMs: number;
   /** pino log level: fatal, error, warn, info, debug, trace or silent. */
   logLevel: string;
   /** TTL of a lease when the caller asks for none, in ms. */
@@ -77,6 +79,7 @@ export const defaultServerOptions: ServerOptions = {
   root: './data',
   stateDir: undefined,
   bodyLimit: 1_048_576,
+  requestTimeoutMs: 30_000,
   logLevel: 'info',
   leaseDefaultTtlMs: 30_000,
   leaseMinTtlMs: 1_000,
@@ -120,6 +123,11 @@ export const optionDefinitions: readonly OptionDefinition[] = [
     'folder for the redo log and its checkpoints, created if missing; empty = none (leases, handles and idempotency records live in memory only)',
   ),
   def('bodyLimit', 'number', 'largest request body in bytes'),
+  def(
+    'requestTimeoutMs',
+    'number',
+    'most time a client has to send a whole request, headers and body (ms); a slower one gets 408 and its connection is closed',
+  ),
   def('logLevel', 'enum', 'log level', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
   def('leaseDefaultTtlMs', 'number', 'lease TTL when the caller asks for none (ms)'),
   def('leaseMinTtlMs', 'number', 'smallest lease TTL granted (ms)'),
@@ -185,6 +193,7 @@ export function checkOptions(options: ServerOptions): void {
     throw new Error('--lease-min-ttl-ms must not exceed --lease-max-ttl-ms');
   }
   if (options.maxDescriptors < 1) throw new Error('--max-descriptors must be at least 1');
+  if (options.requestTimeoutMs < 1) throw new Error('--request-timeout-ms must be at least 1');
   if (options.maxBatchCalls < 1) throw new Error('--max-batch-calls must be at least 1');
   if (options.fsyncBatchMs < 1 || options.fsyncBatchMs > 1000) {
     throw new Error('--fsync-batch-ms must be between 1 and 1000');

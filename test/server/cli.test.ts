@@ -296,6 +296,7 @@ describe('leasegate serve', () => {
     [['--fsync-batch-ms', '0'], /--fsync-batch-ms must be between 1 and 1000/],
     [['--fsync-batch-ms', '1001'], /--fsync-batch-ms must be between 1 and 1000/],
     [['--max-batch-calls', '0'], /--max-batch-calls must be at least 1/],
+    [['--request-timeout-ms', '0'], /--request-timeout-ms must be at least 1/],
     [['--insecure=maybe'], /--insecure must be true or false/],
     [['--body-limit', '1.5'], /--body-limit must be a whole number/],
     [
