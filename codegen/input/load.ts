@@ -10,7 +10,7 @@ import { CodegenError } from '../errors.js';
 import type { JsonObject } from '../json.js';
 import { serviceTypeNames } from '../names.js';
 import { readJsonFile } from './read-json.js';
-import { checkCompiles, checkReferences, mergeSchemaFiles } from './schema-files.js';
+import { checkCompiles, checkKeywords, checkReferences, mergeSchemaFiles } from './schema-files.js';
 import { parseServiceFile, type ServiceModel } from './service-files.js';
 
 /** Suffix of the files holding messages. */
@@ -51,6 +51,7 @@ export async function loadDefinitions(
   );
   const merged = mergeSchemaFiles(parsed);
   checkReferences(merged);
+  checkKeywords(options.id, merged); // first: compiling would warn about an unknown format
   checkCompiles(options.id, merged);
   const definitions: Record<string, JsonObject> = {
     ...merged.definitions,

@@ -5,6 +5,7 @@
  */
 import { Ajv } from 'ajv';
 import { createAjv } from '../../common/ajv.js';
+import { closeObjects } from '../../common/close-objects.js';
 import { errorBodyName } from '../error-body.js';
 import { CodegenError } from '../errors.js';
 import { fieldOf, isJsonObject, type JsonObject, type JsonValue, pointerTo } from '../json.js';
@@ -117,6 +118,43 @@ export function checkReferences(merged: MergedDefinitions): void {
           file,
           field,
           message: `refers to "${target}", which no *.schema.json file defines`,
+        });
+      }
+    });
+  }
+}
+
+/**
+ * Refuses what the server would take without a word and then get wrong:
+ * a `format` Ajv does not know (it would skip the check: "datetime" for
+ * "date-time"), and a `required` field that an object's `properties` do not
+ * declare where unknown fields are dropped (see common/close-objects.ts:
+ * the server would demand the field and then drop it, so no request could
+ * ever carry it to the implementation).
+ */
+export function checkKeywords(id: string, merged: MergedDefinitions): void {
+  const known = Object.keys(createAjv().formats);
+  const [closed] = closeObjects([{ $id: id, definitions: merged.definitions }]);
+  for (const [name, schema] of Object.entries(closed?.definitions ?? {})) {
+    const file = merged.fileOf.get(name);
+    const base = pointerTo('/definitions', name);
+    visitSchema(schema as JsonValue, (node: JsonObject, pointer: string) => {
+      if (typeof node.format === 'string' && !known.includes(node.format)) {
+        throw new CodegenError({
+          file,
+          field: fieldOf(pointerTo(base + pointer, 'format')),
+          message: `unknown format ${JSON.stringify(node.format)}; known: ${known.join(', ')}`,
+        });
+      }
+      if (node.additionalProperties !== false || node.patternProperties !== undefined) return;
+      const declared = isJsonObject(node.properties) ? node.properties : {};
+      const required = Array.isArray(node.required) ? node.required : [];
+      const missing = required.find((field) => typeof field === 'string' && !Object.hasOwn(declared, field));
+      if (missing !== undefined) {
+        throw new CodegenError({
+          file,
+          field: fieldOf(pointerTo(base + pointer, 'required')),
+          message: `requires "${missing}", which its properties do not declare (unknown fields are dropped, so no request could carry it)`,
         });
       }
     });

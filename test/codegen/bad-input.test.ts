@@ -146,6 +146,20 @@ describe('the generator, given bad input', () => {
       /^greeter\.schema\.json: definitions\.SayHelloRequest: does not compile: .*regular expression/,
     ],
     [
+      'a format Ajv does not know (the server would skip the check)',
+      (f) => {
+        f['greeter.schema.json'].definitions.SayHelloRequest.properties.name.format = 'datetime';
+      },
+      /^greeter\.schema\.json: definitions\.SayHelloRequest\.properties\.name\.format: unknown format "datetime"; known: .*date-time/,
+    ],
+    [
+      'a required field the properties do not declare (dropped as unknown, so never received)',
+      (f) => {
+        f['greeter.schema.json'].definitions.SayHelloRequest.required = ['name', 'nickname'];
+      },
+      /^greeter\.schema\.json: definitions\.SayHelloRequest\.required: requires "nickname", which its properties do not declare/,
+    ],
+    [
       'a definition named like the built-in ErrorBody',
       (f) => {
         f['greeter.schema.json'].definitions.ErrorBody = { type: 'object' };

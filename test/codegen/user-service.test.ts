@@ -61,6 +61,7 @@ describe("a user's own services", () => {
       expect(typesSource).toMatch(new RegExp(`^export (interface|type) ${name}\\b`, 'm'));
     }
     expect(typesSource).toContain('value: Count;');
+    expect(typesSource).toContain('tags?: string[];'); // maxItems 3: not a union of four tuples
     expect(typesSource).not.toMatch(/\bCount1\b/);
   });
 

@@ -49,7 +49,11 @@ export const userServiceFiles: Readonly<Record<string, unknown>> = {
       IncrementRequest: {
         type: 'object',
         description: 'How much to add.',
-        properties: { by: { type: 'integer', minimum: 1, default: 1, description: 'Amount to add.' } },
+        properties: {
+          by: { type: 'integer', minimum: 1, default: 1, description: 'Amount to add.' },
+          // Bounded: still an array type, not a union of tuples of each length.
+          tags: { type: 'array', items: { type: 'string' }, maxItems: 3, description: 'Labels.' },
+        },
       },
       CounterValue: {
         // A human title must not rename the type: it stays CounterValue.
