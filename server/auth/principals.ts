@@ -1,7 +1,6 @@
 import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { RpcError } from '../../common/rpc-error.js';
-import { Sandbox } from '../sandbox/sandbox.js';
+import type { Sandbox } from '../sandbox/sandbox.js';
 
 /** Who a caller is, and what they may reach. */
 export interface Principal {
@@ -95,7 +94,7 @@ async function confinedSandbox(root: Sandbox, placed: PlacedEntry): Promise<Sand
   const segments = rootSegments(root, placed);
   if (placed.entry.root === undefined) return root;
   try {
-    return await Sandbox.create(path.join(root.realRoot, ...segments));
+    return await root.within(segments);
   } catch (error) {
     throw rootError(placed, error);
   }

@@ -38,6 +38,31 @@ export class Sandbox {
     return new Sandbox(await fsp.realpath(root));
   }
 
+  /**
+   * The sandbox of a folder below this root (a confined principal's), made
+   * folder by folder where missing. Each folder is resolved before the next is
+   * made in it, so a symbolic link on the way that leads out of this root (or
+   * nowhere) is refused before anything is made through it: `mkdir -p` would
+   * follow it and make the rest outside. Links that stay inside are followed.
+   */
+  async within(segs: readonly string[]): Promise<Sandbox> {
+    const display = `/${segs.join('/')}`;
+    let real = this.realRoot;
+    for (const seg of segs) {
+      const next = path.join(real, seg);
+      await fsp.mkdir(next).catch((error: unknown) => {
+        if (errnoOf(error) !== 'EEXIST') throw fromOsError(error, display);
+      });
+      real = await fsp.realpath(next).catch((error: unknown) => {
+        // A dangling link: where it would lead cannot be vouched for.
+        throw errnoOf(error) === 'ENOENT' ? outsideRoot(display) : fromOsError(error, display);
+      });
+      if (!this.contains(real)) throw outsideRoot(display);
+    }
+    if (!(await fsp.stat(real)).isDirectory()) throw new Error(`not a folder: ${display}`);
+    return new Sandbox(real);
+  }
+
   /** Splits a client path into segments inside the root, or throws path_outside_root. */
   segments(clientPath: string): string[] {
     const shown = clientPath.length > 200 ? `${clientPath.slice(0, 200)}…` : clientPath;
