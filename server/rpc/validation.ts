@@ -13,12 +13,36 @@ export function fieldOf(error: ErrorObject): string | undefined {
   return parts.length > 0 ? parts.join('.') : undefined;
 }
 
+/**
+ * The error to report. Ajv stops at the first error, except that a failed
+ * `oneOf`/`anyOf` lists each branch's first error before its own: the branch
+ * that got deepest into the value is most likely the one the caller meant,
+ * and a `const` mismatch (a discriminator such as `kind`) says only that a
+ * branch was not meant. (The first error named the first branch's missing
+ * field for a value of the second branch with a bad number.)
+ */
+function mostTelling(errors: readonly ErrorObject[]): ErrorObject | undefined {
+  let best: ErrorObject | undefined;
+  let bestRank = -1;
+  for (const error of errors) {
+    if (error.keyword === 'oneOf' || error.keyword === 'anyOf') continue;
+    const depth = error.instancePath.split('/').length;
+    const rank = depth * 2 + (error.keyword === 'const' ? 0 : 1);
+    if (rank > bestRank) {
+      best = error;
+      bestRank = rank;
+    }
+  }
+  return best ?? errors[0];
+}
+
 /** Turns ajv errors into the contract's invalid_argument error that names the field. */
 export function validationError(errors: readonly ErrorObject[] | null | undefined): RpcError {
-  const first = errors?.[0];
+  const first = errors ? mostTelling(errors) : undefined;
   if (first === undefined) return new RpcError({ code: 'invalid_argument', message: 'invalid request' });
   const field = fieldOf(first);
-  const allowed = (first.params as { allowedValues?: unknown[] }).allowedValues;
+  const params = first.params as { allowedValues?: unknown[]; allowedValue?: unknown };
+  const allowed = params.allowedValues ?? (first.keyword === 'const' ? [params.allowedValue] : undefined);
   const text = first.keyword === 'required' ? 'is required' : `${first.message ?? 'is invalid'}`;
   const suffix = allowed ? ` (${allowed.map((v) => JSON.stringify(v)).join(', ')})` : '';
   return new RpcError({

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createAjv } from '../../common/ajv.js';
 import { closeObjects } from '../../common/close-objects.js';
 import type { SchemaBundle } from '../../common/service-table.js';
+import { validationError } from '../../server/rpc/validation.js';
 
 /** A user's bundle with what Ajv's removeAdditional "all" broke: oneOf, allOf, maps, free-form objects. */
 const notes: SchemaBundle = {
@@ -50,6 +51,27 @@ const notes: SchemaBundle = {
           ],
         },
         labels: { type: 'object', additionalProperties: { type: 'string' } },
+        attachments: {
+          type: 'array',
+          items: {
+            oneOf: [
+              {
+                type: 'object',
+                properties: { kind: { const: 'link' }, url: { type: 'string' } },
+                required: ['kind', 'url'],
+              },
+              {
+                type: 'object',
+                properties: {
+                  kind: { const: 'file' },
+                  fileName: { type: 'string' },
+                  sizeBytes: { type: 'integer', minimum: 0 },
+                },
+                required: ['kind', 'fileName'],
+              },
+            ],
+          },
+        },
         extra: { type: 'object', properties: { known: { type: 'string' } }, additionalProperties: true },
       },
       required: ['title'],
@@ -122,5 +144,18 @@ describe('request validation with compositions and maps', () => {
     expect(defs.Plain?.additionalProperties).toBeUndefined();
     expect(defs.Highlight?.additionalProperties).toBeUndefined();
     expect(defs.Timestamps?.additionalProperties).toBeUndefined();
+  });
+
+  it("names the field of the branch the value was meant for, not the first branch's", () => {
+    const r = check({ title: 't', attachments: [{ kind: 'file', fileName: 'a', sizeBytes: -1 }] });
+    expect(r.ok).toBe(false);
+    const error = validationError(r.errors);
+    expect(error.details).toMatchObject({ reason: 'invalid_field', field: 'attachments.0.sizeBytes' });
+    expect(error.message).toBe('attachments.0.sizeBytes: must be >= 0');
+  });
+
+  it('says which value a const wanted', () => {
+    const error = validationError(check({ title: 't', style: { kind: 'bold' } }).errors);
+    expect(error.message).toBe('style.kind: must be equal to constant ("plain")');
   });
 });
