@@ -94,7 +94,7 @@ export class Sandbox {
   async resolve(clientPath: string, followFinal = true): Promise<ResolvedPath> {
     const segs = this.segments(clientPath);
     const display = `/${segs.join('/')}`;
-    if (segs.length === 0) return { abs: this.realRoot, display, isRoot: true };
+    if (segs.length === 0) return { abs: await this.realSelf(display), display, isRoot: true };
     const name = segs[segs.length - 1] as string;
     const parent = await this.realParent(segs.slice(0, -1), display);
     const abs = path.join(parent, name);
@@ -103,6 +103,23 @@ export class Sandbox {
       if (target !== undefined) return { abs: target, display, isRoot: target === this.realRoot };
     }
     return { abs, display, isRoot: false };
+  }
+
+  /**
+   * The root itself, checked like any other path: it must still resolve to
+   * itself. A confined principal's root is a folder inside the served root,
+   * which the host may replace with a link to elsewhere after start; its
+   * calls on "/" would then reach that folder.
+   */
+  private async realSelf(display: string): Promise<string> {
+    let real: string;
+    try {
+      real = await fsp.realpath(this.realRoot);
+    } catch (error) {
+      throw fromOsError(error, display, 'path');
+    }
+    if (real !== this.realRoot) throw outsideRoot(display);
+    return real;
   }
 
   /** Resolves the real path of a folder given by segments; missing folders keep their lexical names. */
