@@ -127,11 +127,7 @@ export async function runServe(argv: readonly string[]): Promise<number> {
   if (socketServer !== undefined) {
     // A request refused by Node's parser (too slow, malformed) gets the contract's body, as on TCP.
     socketServer.on('clientError', clientErrorHandler.bind(app));
-    app.addHook('onClose', (_app, done) => {
-      if (!socketServer.listening) return done();
-      socketServer.close(() => done());
-      socketServer.closeIdleConnections();
-    });
+    closeWithApp(app, socketServer, options.shutdownGraceMs);
   }
   const lines: string[] = [];
   try {
@@ -161,6 +157,30 @@ export async function runServe(argv: readonly string[]): Promise<number> {
   const stopped = waitForSignal(app);
   process.stdout.write(`${lines.join('\n')}\n`);
   return stopped;
+}
+
+/**
+ * Closes a second listener of the app (the Unix socket) with it: it stops
+ * accepting when shutdown starts, as the app's own server does; the
+ * connections still open after `graceMs` are closed (replies already say
+ * `Connection: close`, see server/app.ts); the app's onClose hooks (the
+ * shutdown checkpoint, registered earlier, so run later) wait for it.
+ */
+function closeWithApp(app: FastifyInstance, server: Server, graceMs: number): void {
+  let closed: Promise<void> = Promise.resolve();
+  let grace: NodeJS.Timeout | undefined;
+  app.addHook('preClose', (done) => {
+    if (server.listening) {
+      closed = new Promise((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      grace = setTimeout(() => server.closeAllConnections(), graceMs).unref();
+    }
+    done();
+  });
+  app.addHook('onClose', async () => {
+    await closed;
+    clearTimeout(grace);
+  });
 }
 
 /** Listens on a Unix domain socket with the app's routes (a stale socket file is replaced). */

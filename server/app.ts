@@ -152,6 +152,7 @@ export async function buildServer(build: BuildOptions = {}): Promise<FastifyInst
   const openrpc = buildOpenRpcDocument(merged) as Record<string, unknown>;
 
   registerErrorHandler(app);
+  registerShutdown(app, options.shutdownGraceMs);
   // Any body on an RPC route is read as JSON, so that `curl -d '{...}'` works without a Content-Type header.
   // text/plain too: it is what fetch sends for a string body, and Fastify's own text parser would win over '*'.
   // Bytes that are not UTF-8 are refused, not decoded to U+FFFD (two names would name one file).
@@ -253,6 +254,35 @@ export async function buildServer(build: BuildOptions = {}): Promise<FastifyInst
     handles.closeAll();
   });
   return app;
+}
+
+/**
+ * What shutdown (`app.close()`) does to the connections: once it has begun,
+ * every reply says `Connection: close`, so a connection whose request was in
+ * flight closes after its answer instead of idling for the keep-alive timeout
+ * (72 s; Node closes only the connections idle when close starts). After
+ * `graceMs` the connections still open are closed, so that the onClose hooks
+ * (the redo log's shutdown checkpoint) run before a supervisor's SIGKILL.
+ */
+function registerShutdown(app: FastifyInstance, graceMs: number): void {
+  let closing = false;
+  let grace: NodeJS.Timeout | undefined;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    grace = setTimeout(() => {
+      app.log.warn({ graceMs }, 'shutdown grace over: closing the connections still open');
+      app.server.closeAllConnections();
+    }, graceMs).unref();
+    done();
+  });
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    if (closing) reply.header('connection', 'close');
+    done(null, payload);
+  });
+  app.addHook('onClose', (_app, done) => {
+    clearTimeout(grace);
+    done();
+  });
 }
 
 /**

@@ -21,6 +21,8 @@ export interface ServerOptions {
   bodyLimit: number;
   /** Most time a client has to send a whole request (headers and body), in ms. */
   requestTimeoutMs: number;
+  /** How long shutdown waits for requests in flight before it closes their connections, in ms. */
+  shutdownGraceMs: number;
   /** pino log level: fatal, error, warn, info, debug, trace or silent. */
   logLevel: string;
   /** TTL of a lease when the caller asks for none, in ms. */
@@ -80,6 +82,7 @@ export const defaultServerOptions: ServerOptions = {
   stateDir: undefined,
   bodyLimit: 1_048_576,
   requestTimeoutMs: 30_000,
+  shutdownGraceMs: 10_000,
   logLevel: 'info',
   leaseDefaultTtlMs: 30_000,
   leaseMinTtlMs: 1_000,
@@ -127,6 +130,11 @@ export const optionDefinitions: readonly OptionDefinition[] = [
     'requestTimeoutMs',
     'number',
     'most time a client has to send a whole request, headers and body (ms); a slower one gets 408 and its connection is closed',
+  ),
+  def(
+    'shutdownGraceMs',
+    'number',
+    'on SIGTERM/SIGINT, how long requests in flight may finish before their connections are closed and the shutdown checkpoint is written (ms)',
   ),
   def('logLevel', 'enum', 'log level', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
   def('leaseDefaultTtlMs', 'number', 'lease TTL when the caller asks for none (ms)'),
@@ -186,6 +194,9 @@ export function parseOptionValue(definition: OptionDefinition, raw: string): str
   }
 }
 
+/** The longest delay Node's timers take (2^31-1 ms, about 24.8 days). */
+const maxTimerMs = 2_147_483_647;
+
 /** Checks relations between options; throws a message naming the option at fault. */
 export function checkOptions(options: ServerOptions): void {
   if (options.leaseMinTtlMs < 1) throw new Error('--lease-min-ttl-ms must be at least 1');
@@ -193,7 +204,13 @@ export function checkOptions(options: ServerOptions): void {
     throw new Error('--lease-min-ttl-ms must not exceed --lease-max-ttl-ms');
   }
   if (options.maxDescriptors < 1) throw new Error('--max-descriptors must be at least 1');
-  if (options.requestTimeoutMs < 1) throw new Error('--request-timeout-ms must be at least 1');
+  // Node's timers take at most 2^31-1 ms; a larger delay silently becomes 1 ms.
+  if (options.requestTimeoutMs < 1 || options.requestTimeoutMs > maxTimerMs) {
+    throw new Error(`--request-timeout-ms must be between 1 and ${maxTimerMs}`);
+  }
+  if (options.shutdownGraceMs > maxTimerMs) {
+    throw new Error(`--shutdown-grace-ms must be at most ${maxTimerMs}`);
+  }
   if (options.maxBatchCalls < 1) throw new Error('--max-batch-calls must be at least 1');
   if (options.fsyncBatchMs < 1 || options.fsyncBatchMs > 1000) {
     throw new Error('--fsync-batch-ms must be between 1 and 1000');

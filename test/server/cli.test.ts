@@ -296,7 +296,8 @@ describe('leasegate serve', () => {
     [['--fsync-batch-ms', '0'], /--fsync-batch-ms must be between 1 and 1000/],
     [['--fsync-batch-ms', '1001'], /--fsync-batch-ms must be between 1 and 1000/],
     [['--max-batch-calls', '0'], /--max-batch-calls must be at least 1/],
-    [['--request-timeout-ms', '0'], /--request-timeout-ms must be at least 1/],
+    [['--request-timeout-ms', '0'], /--request-timeout-ms must be between 1 and 2147483647/],
+    [['--shutdown-grace-ms', '2147483648'], /--shutdown-grace-ms must be at most 2147483647/],
     [['--insecure=maybe'], /--insecure must be true or false/],
     [['--body-limit', '1.5'], /--body-limit must be a whole number/],
     [
