@@ -5,6 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { RpcError } from '../common/rpc-error.js';
+import { clientMemberNames } from '../common/service-table.js';
 import { type Clients, services } from '../generated/index.js';
 import type { Interceptor } from './caller.js';
 import { intercept } from './caller.js';
@@ -29,8 +30,6 @@ export interface LeasegateClientExtras extends ClientBase {
 export type LeasegateClient<Extra extends object = object> = Clients<CallOptions> &
   Extra &
   LeasegateClientExtras;
-
-const reservedNames = ['close', 'on', 'off', 'leaseIds'];
 
 /**
  * Creates the typed client: `client.files.remoteOpen(req, opts?)` and so on,
@@ -58,7 +57,7 @@ export function createClient<Extra extends object = object>(
   for (const name of Object.keys(options.services ?? {}))
     if (Object.hasOwn(services, name) && options.services?.[name] !== services[name as keyof typeof services])
       throw new TypeError(`service ${name} is one of leasegate's own services: rename yours`);
-  const clients = buildServiceClients({ ...services, ...options.services }, caller, reservedNames);
+  const clients = buildServiceClients({ ...services, ...options.services }, caller, clientMemberNames);
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {

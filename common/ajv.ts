@@ -24,6 +24,12 @@ export function createAjv(bundles: readonly SchemaBundle[] = []): Ajv {
     strict: false,
   });
   addFormats(ajv);
+  const ids = new Set<string>();
+  for (const { $id } of bundles) {
+    if (ids.has($id))
+      throw new Error(`two schema bundles have the $id "${$id}": generate each with its own --id`);
+    ids.add($id);
+  }
   for (const bundle of closeObjects(bundles)) ajv.addSchema(bundle as object);
   return ajv;
 }

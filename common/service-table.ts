@@ -35,6 +35,13 @@ export interface ServiceTable {
 }
 
 /** The JSON Schema bundle of one generator run: every message under `definitions`, refs `#/definitions/X`. */
+/**
+ * Members of the typed client object besides its services (`client.close()`,
+ * `client.on(...)`, ...; `then` would make the client look like a promise to
+ * `await`): no service may take one of these as its TypeScript name.
+ */
+export const clientMemberNames: readonly string[] = ['close', 'on', 'off', 'leaseIds', 'then'];
+
 export interface SchemaBundle {
   readonly $id: string;
   readonly definitions: { readonly [name: string]: object };

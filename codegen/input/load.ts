@@ -5,6 +5,7 @@
  */
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { clientMemberNames } from '../../common/service-table.js';
 import { errorBodyName, errorBodySchema } from '../error-body.js';
 import { CodegenError } from '../errors.js';
 import type { JsonObject } from '../json.js';
@@ -78,6 +79,13 @@ export async function loadDefinitions(
           message: `"${service.name}" needs the type name ${typeName}, which ${merged.fileOf.get(typeName)} already defines`,
         });
       }
+    }
+    if (clientMemberNames.includes(service.localName)) {
+      throw new CodegenError({
+        file,
+        field: 'service',
+        message: `"${service.name}" would be client.${service.localName}, which the typed client uses itself (${clientMemberNames.join(', ')}): rename it`,
+      });
     }
     const sameLocalName = services.find((other) => other.localName === service.localName);
     if (sameLocalName !== undefined) {

@@ -174,6 +174,13 @@ describe('the generator, given bad input', () => {
       /^greeter\.service\.json: service: "Greeter" needs the type name GreeterClient, which greeter\.schema\.json already defines$/,
     ],
     [
+      'a service named like a member of the typed client',
+      (f) => {
+        f['greeter.service.json'].service = 'Close';
+      },
+      /^greeter\.service\.json: service: "Close" would be client\.close, which the typed client uses itself/,
+    ],
+    [
       'a message outside definitions',
       (f) => {
         f['greeter.schema.json'].properties = { name: { type: 'string' } };

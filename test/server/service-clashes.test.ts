@@ -81,6 +81,12 @@ describe('names a user shares with the built-in services', () => {
     }
   });
 
+  it('refuses two bundles with one $id, saying how to give each its own', async () => {
+    await expect(
+      startTestServer({ services: [userServices('Uploads', {}), userServices('Downloads', {})] }),
+    ).rejects.toThrow('two schema bundles have the $id "user.json": generate each with its own --id');
+  });
+
   it('has the typed client refuse a service named like a built-in one', () => {
     const { services } = userServices('Files', {}).definitions;
     expect(() => createClient({ baseUrl: 'http://127.0.0.1:9', services })).toThrow(
