@@ -174,7 +174,7 @@ export async function buildServer(build: BuildOptions = {}): Promise<FastifyInst
     await app.register(rateLimit, {
       max: options.rateLimit,
       timeWindow: 1000,
-      keyGenerator: (request) => request.headers.authorization ?? request.ip,
+      keyGenerator: rateLimitKey(principals, options.tokens !== undefined),
       allowList: (request) => !request.url.startsWith('/v1/') && !request.url.startsWith('/jsonrpc'),
       errorResponseBuilder: (_request, context) =>
         new RpcError({
@@ -254,6 +254,26 @@ export async function buildServer(build: BuildOptions = {}): Promise<FastifyInst
     handles.closeAll();
   });
   return app;
+}
+
+/**
+ * The rate limit's bucket: the caller's principal, resolved as the
+ * transports resolve it, so that `bearer t`, `Bearer  t` and another token of
+ * the same principal share one (keyed on the raw header, each got a fresh
+ * bucket). Without tokens, or with a missing or unknown token, the client's
+ * address: a made-up header must not buy a fresh bucket either.
+ */
+function rateLimitKey(principals: Principals, authenticated: boolean): (request: FastifyRequest) => string {
+  return (request) => {
+    if (authenticated) {
+      try {
+        return `principal:${principals.resolve(request.headers.authorization).name}`;
+      } catch {
+        // Unauthenticated: counted by address below (the transport then answers 401).
+      }
+    }
+    return `ip:${request.ip}`;
+  };
 }
 
 /**

@@ -143,7 +143,11 @@ export const optionDefinitions: readonly OptionDefinition[] = [
   def('maxDescriptors', 'number', 'most OS descriptors held for handles at once'),
   def('maxHandlesPerPrincipal', 'number', 'most open handles per principal'),
   def('maxLeasesPerPrincipal', 'number', 'most live leases per principal'),
-  def('rateLimit', 'number', 'requests per second per principal (0 = unlimited)'),
+  def(
+    'rateLimit',
+    'number',
+    'requests per second per principal, or per client address for calls without a valid token and without --tokens (0 = unlimited)',
+  ),
   def('maxBatchCalls', 'number', 'most calls in one JSON-RPC batch (a larger batch is refused whole)'),
   def('maxDeadlineMs', 'number', 'cap on Rpc-Timeout-Ms, and the deadline of calls without one (ms)'),
   def(
