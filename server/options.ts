@@ -146,7 +146,7 @@ export const optionDefinitions: readonly OptionDefinition[] = [
   def(
     'rateLimit',
     'number',
-    'requests per second per principal, or per client address for calls without a valid token and without --tokens (0 = unlimited)',
+    'requests per second per principal, or per client address for calls without a valid token (0 = unlimited)',
   ),
   def('maxBatchCalls', 'number', 'most calls in one JSON-RPC batch (a larger batch is refused whole)'),
   def('maxDeadlineMs', 'number', 'cap on Rpc-Timeout-Ms, and the deadline of calls without one (ms)'),
