@@ -103,13 +103,16 @@ export const defaultServerOptions: ServerOptions = {
   fsyncBatchMs: defaultBatchMs,
 };
 
+/** An option's flag: its key in kebab-case. */
+const flagOf = (key: keyof ServerOptions): string => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+
 const def = (
   key: keyof ServerOptions,
   kind: OptionKind,
   help: string,
   values?: readonly string[],
 ): OptionDefinition => {
-  const flag = key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+  const flag = flagOf(key);
   const env = `LEASEGATE_${flag.replace(/-/g, '_').toUpperCase()}`;
   return values ? { key, flag, env, kind, values, help } : { key, flag, env, kind, help };
 };
@@ -184,7 +187,9 @@ export function parseOptionValue(definition: OptionDefinition, raw: string): str
       return n;
     }
     case 'boolean': {
-      if (['1', 'true', 'yes', 'on', ''].includes(raw.toLowerCase())) return true;
+      // An empty value (LEASEGATE_INSECURE=, --insecure=) is refused: it meant true, so an empty
+      // variable in a deployment turned authentication off. A bare flag (--insecure) is true.
+      if (['1', 'true', 'yes', 'on'].includes(raw.toLowerCase())) return true;
       if (['0', 'false', 'no', 'off'].includes(raw.toLowerCase())) return false;
       throw new Error(`--${definition.flag} must be true or false, got "${raw}"`);
     }
@@ -201,21 +206,50 @@ export function parseOptionValue(definition: OptionDefinition, raw: string): str
 /** The longest delay Node's timers take (2^31-1 ms, about 24.8 days). */
 const maxTimerMs = 2_147_483_647;
 
-/** Checks relations between options; throws a message naming the option at fault. */
+/**
+ * The smallest value of each option below which the server runs but cannot
+ * serve: every call would fail or every answer be forgotten (`--max-deadline-ms
+ * 0` was accepted and failed every call). Each with the reason the error gives.
+ */
+const minimums: readonly (readonly [keyof ServerOptions, number, string])[] = [
+  ['bodyLimit', 1_024, 'a smaller limit refuses ordinary calls'],
+  ['requestTimeoutMs', 1, 'the time a client has to send its request'],
+  ['leaseMinTtlMs', 1, 'a lease needs some time to live'],
+  ['maxDescriptors', 1, 'handles need a descriptor to read or write'],
+  ['maxHandlesPerPrincipal', 1, 'with 0 every RemoteOpen fails'],
+  ['maxLeasesPerPrincipal', 1, 'with 0 every Grant and RemoteOpen fails'],
+  ['maxBatchCalls', 1, 'with 0 every batch is refused'],
+  ['maxDeadlineMs', 100, 'a shorter cap fails calls before they can run'],
+  ['idempotencyRetentionMs', 1_000, 'a shorter retention forgets answers before a client can retry'],
+  ['idempotencyMaxEntries', 1, 'with 0 no answer is kept for a retry'],
+  ['idempotencyMaxBytes', 1, 'with 0 no answer is kept for a retry'],
+];
+
+/** Checks each option's range and the relations between them; throws a message naming the option at fault. */
 export function checkOptions(options: ServerOptions): void {
-  if (options.leaseMinTtlMs < 1) throw new Error('--lease-min-ttl-ms must be at least 1');
+  for (const [key, min, why] of minimums) {
+    if ((options[key] as number) < min) throw new Error(`--${flagOf(key)} must be at least ${min}: ${why}`);
+  }
   if (options.leaseMinTtlMs > options.leaseMaxTtlMs) {
     throw new Error('--lease-min-ttl-ms must not exceed --lease-max-ttl-ms');
   }
-  if (options.maxDescriptors < 1) throw new Error('--max-descriptors must be at least 1');
+  // Refused rather than clamped: a lease would silently get a TTL other than the one configured.
+  if (
+    options.leaseDefaultTtlMs < options.leaseMinTtlMs ||
+    options.leaseDefaultTtlMs > options.leaseMaxTtlMs
+  ) {
+    throw new Error(
+      `--lease-default-ttl-ms (${options.leaseDefaultTtlMs}) must lie between --lease-min-ttl-ms ` +
+        `(${options.leaseMinTtlMs}) and --lease-max-ttl-ms (${options.leaseMaxTtlMs})`,
+    );
+  }
   // Node's timers take at most 2^31-1 ms; a larger delay silently becomes 1 ms.
-  if (options.requestTimeoutMs < 1 || options.requestTimeoutMs > maxTimerMs) {
+  if (options.requestTimeoutMs > maxTimerMs) {
     throw new Error(`--request-timeout-ms must be between 1 and ${maxTimerMs}`);
   }
   if (options.shutdownGraceMs > maxTimerMs) {
     throw new Error(`--shutdown-grace-ms must be at most ${maxTimerMs}`);
   }
-  if (options.maxBatchCalls < 1) throw new Error('--max-batch-calls must be at least 1');
   if (options.fsyncBatchMs < 1 || options.fsyncBatchMs > 1000) {
     throw new Error('--fsync-batch-ms must be between 1 and 1000');
   }

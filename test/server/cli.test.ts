@@ -296,7 +296,20 @@ describe('leasegate serve', () => {
     [['--fsync-batch-ms', '0'], /--fsync-batch-ms must be between 1 and 1000/],
     [['--fsync-batch-ms', '1001'], /--fsync-batch-ms must be between 1 and 1000/],
     [['--max-batch-calls', '0'], /--max-batch-calls must be at least 1/],
-    [['--request-timeout-ms', '0'], /--request-timeout-ms must be between 1 and 2147483647/],
+    [['--request-timeout-ms', '0'], /--request-timeout-ms must be at least 1/],
+    [['--max-deadline-ms', '0'], /--max-deadline-ms must be at least 100: a shorter cap fails calls/],
+    [['--body-limit', '10'], /--body-limit must be at least 1024/],
+    [['--max-handles-per-principal', '0'], /--max-handles-per-principal must be at least 1/],
+    [['--max-leases-per-principal', '0'], /--max-leases-per-principal must be at least 1/],
+    [['--idempotency-retention-ms', '0'], /--idempotency-retention-ms must be at least 1000/],
+    [['--idempotency-max-entries', '0'], /--idempotency-max-entries must be at least 1/],
+    [
+      ['--lease-default-ttl-ms', '500'],
+      /--lease-default-ttl-ms \(500\) must lie between --lease-min-ttl-ms \(1000\) and --lease-max-ttl-ms \(600000\)/,
+    ],
+    [['--lease-min-ttl-ms', '60000'], /--lease-default-ttl-ms \(30000\) must lie between/],
+    [['--request-timeout-ms', '2147483648'], /--request-timeout-ms must be between 1 and 2147483647/],
+    [['--insecure='], /--insecure must be true or false, got ""/],
     [['--shutdown-grace-ms', '2147483648'], /--shutdown-grace-ms must be at most 2147483647/],
     [['--insecure=maybe'], /--insecure must be true or false/],
     [['--body-limit', '1.5'], /--body-limit must be a whole number/],
@@ -312,6 +325,12 @@ describe('leasegate serve', () => {
     expect((await run.exit).code).toBe(2);
     expect(run.err()).toMatch(message);
     expect(run.err()).not.toMatch(/\n\s+at /); // a message, not a stack trace
+  });
+
+  it('refuses an empty boolean variable rather than reading it as true', async () => {
+    const run = leasegate(['serve', '--host', '0.0.0.0', '--port', '0'], { LEASEGATE_INSECURE: '' });
+    expect((await run.exit).code).toBe(2);
+    expect(run.err()).toMatch(/LEASEGATE_INSECURE: --insecure must be true or false, got ""/);
   });
 
   it('exits 2 naming the variable when an environment value is bad', async () => {
