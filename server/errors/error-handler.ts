@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { codeInfo } from '../../common/codes.js';
 import { Header } from '../../common/headers.js';
 import { RpcError } from '../../common/rpc-error.js';
@@ -87,11 +87,39 @@ export function sendJsonRpcError(reply: FastifyReply, error: RpcError): FastifyR
     .send({ jsonrpc: '2.0', id: null, error: body });
 }
 
+/**
+ * 5xx codes a client or the moment causes, not a fault of the server: a call
+ * past its deadline, a server shutting down or its redo log refusing writes.
+ * They are logged at warn, without a stack: at error with one, a load test
+ * with short deadlines buried the real faults.
+ */
+const expectedServerCodes: ReadonlySet<string> = new Set(['deadline_exceeded', 'unavailable']);
+
+/**
+ * Logs a request or call that failed with a 5xx: the expected ones (above) at
+ * warn with their code and reason, any other (internal, unknown, data_loss)
+ * at error with the thrown value and its stack. Nothing for 4xx.
+ */
+export function logFailure(
+  log: FastifyBaseLogger,
+  error: unknown,
+  rpcError: RpcError,
+  fields: Record<string, unknown> = {},
+): void {
+  if (rpcError.httpStatus < 500) return;
+  if (expectedServerCodes.has(rpcError.code)) {
+    const { code, reason, message } = rpcError;
+    log.warn({ ...fields, code, reason, message }, 'request failed');
+  } else {
+    log.error({ ...fields, err: error }, 'request failed');
+  }
+}
+
 /** The server's one error handler: every error leaves as the contract's error body. */
 export function registerErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const rpcError = toRpcError(error, request.routeOptions.bodyLimit);
-    if (rpcError.httpStatus >= 500) request.log.error({ err: error }, 'request failed');
+    logFailure(request.log, error, rpcError);
     if (request.routeOptions.config?.rpcMethod === 'jsonrpc') return sendJsonRpcError(reply, rpcError);
     return sendError(reply, rpcError);
   });
