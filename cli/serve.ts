@@ -1,6 +1,6 @@
 import { lstat, unlink } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
-import { isIP } from 'node:net';
+import { connect, isIP } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { buildServer, requestTimeouts } from '../server/app.js';
 import { clientErrorHandler } from '../server/errors/client-errors.js';
@@ -183,13 +183,34 @@ function closeWithApp(app: FastifyInstance, server: Server, graceMs: number): vo
   });
 }
 
-/** Listens on a Unix domain socket with the app's routes (a stale socket file is replaced). */
+/**
+ * Listens on a Unix domain socket with the app's routes. A stale socket file
+ * (its server gone) is replaced; one a live server still accepts on is
+ * refused, since unlinking it would silently take its clients away.
+ */
 async function listenOnSocket(server: Server, socketPath: string): Promise<void> {
   const existing = await lstat(socketPath).catch(() => undefined);
-  if (existing?.isSocket()) await unlink(socketPath);
+  if (existing?.isSocket()) {
+    if (await answers(socketPath)) {
+      throw new Error(`${socketPath} is in use by a running server: stop it, or give another --socket`);
+    }
+    await unlink(socketPath);
+  }
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(socketPath, () => resolve());
+  });
+}
+
+/** Whether something accepts connections on a Unix socket (a stale socket file refuses them). */
+function answers(socketPath: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const conn = connect(socketPath);
+    conn.once('connect', () => {
+      conn.destroy();
+      resolve(true);
+    });
+    conn.once('error', () => resolve(false));
   });
 }
 

@@ -215,6 +215,36 @@ describe('leasegate serve', () => {
     expect((await stat(plain)).isFile()).toBe(true);
   });
 
+  it('refuses a socket a running server listens on, and leaves that server serving', async () => {
+    const socket = join(tmp, 'live.sock');
+    const args = (n: string) => [
+      'serve',
+      '--socket',
+      socket,
+      '--root',
+      join(tmp, `root-${n}`),
+      '--state-dir',
+      '',
+    ];
+    const first = leasegate(args('live1'));
+    await listening(first, { tcp: false, socket: true });
+    const second = leasegate(args('live2'));
+    expect((await second.exit).code).toBe(1);
+    expect(second.err()).toMatch(
+      /cannot listen: .*live\.sock is in use by a running server: stop it, or give another --socket/,
+    );
+    const agent = new Agent({ connect: { socketPath: socket } });
+    try {
+      const r = await request('http://localhost/healthz', { dispatcher: agent });
+      expect(r.statusCode).toBe(200);
+      await r.body.dump();
+    } finally {
+      await agent.close();
+    }
+    first.child.kill('SIGTERM');
+    expect(await first.exit).toEqual({ code: 0, signal: null });
+  });
+
   it('reads options from LEASEGATE_* environment variables', async () => {
     const root = join(tmp, 'root-env');
     const run = leasegate(['serve'], {
