@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { openInPinnedParentSync } from '../sandbox/pinned-folder.js';
 import { isSameFile } from './file-identity.js';
 
 const { O_NOFOLLOW, O_NONBLOCK } = fs.constants;
@@ -70,7 +71,9 @@ export class DescriptorPool {
       return file.fd;
     }
     // O_NONBLOCK: should the path now name a FIFO, open(2) must fail rather than block the event loop.
-    const fd = fs.openSync(file.abs, file.reopenFlags | O_NOFOLLOW | O_NONBLOCK);
+    // In the parent folder pinned at its real path, so that nothing outside the root is opened even
+    // briefly through a folder swapped for a link (the identity check below would refuse it after).
+    const fd = openInPinnedParentSync(file.abs, file.reopenFlags | O_NOFOLLOW | O_NONBLOCK);
     let st: fs.Stats;
     try {
       st = fs.fstatSync(fd);

@@ -9,6 +9,7 @@ import { Lease, type LeaseMember } from '../leases/lease.js';
 import type { LeaseMembers, LeaseTable } from '../leases/lease-table.js';
 import { type DurabilityLog, noDurabilityLog, type PrintCall } from '../redo-log/durability-log.js';
 import type { RecoveredHandle } from '../redo-log/recovery.js';
+import { inPinnedParent } from '../sandbox/pinned-folder.js';
 import { DescriptorPool, type PooledFile } from './descriptor-pool.js';
 import { PrintBatch, type PrintResult } from './print-batch.js';
 
@@ -118,7 +119,11 @@ export class HandleTable implements LeaseMembers {
     try {
       // O_NONBLOCK: a FIFO must not block open(2), which would hold a threadpool thread until a
       // writer came (a few such opens wedged every other file call); it is refused below.
-      fd = await openAsync(request.abs, flags | O_NOFOLLOW | O_NONBLOCK, 0o644);
+      // In the parent folder pinned at its real path: a folder on the way swapped for a link
+      // out of the root since the path was resolved does not take the open there.
+      fd = await inPinnedParent(request.abs, (entry) =>
+        openAsync(entry, flags | O_NOFOLLOW | O_NONBLOCK, 0o644),
+      );
     } catch (error) {
       // ENXIO: a FIFO opened for writing with no reader.
       throw errnoOf(error) === 'ENXIO'

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { RpcError } from '../../common/rpc-error.js';
 import { errnoOf, fromOsError } from '../errors/os-errors.js';
 import { hasLoneSurrogate, notUnicode } from '../rpc/unicode.js';
+import { probePinning } from './pinned-folder.js';
 
 /** A client path resolved inside the root. */
 export interface ResolvedPath {
@@ -27,15 +28,22 @@ export function outsideRoot(display: string): RpcError {
  * Confines client paths to the served root (contract section 9): `..` may not
  * climb above it, NUL bytes are refused, and symbolic links are followed only
  * when their target stays inside. The final component is checked with lstat
- * and opened by callers with O_NOFOLLOW, so a link swapped in later is not followed.
+ * and opened by callers with O_NOFOLLOW, so a link swapped in later is not
+ * followed; callers act on it inside its parent folder pinned at the resolved
+ * real path (pinned-folder.ts), so neither is a folder on the way swapped later.
  */
 export class Sandbox {
   private constructor(readonly realRoot: string) {}
 
-  /** Creates the root folder if needed and resolves its real path. */
+  /**
+   * Creates the root folder if needed and resolves its real path; checks
+   * whether folders can be pinned under it (pinned-folder.ts).
+   */
   static async create(root: string): Promise<Sandbox> {
     await fsp.mkdir(root, { recursive: true });
-    return new Sandbox(await fsp.realpath(root));
+    const realRoot = await fsp.realpath(root);
+    probePinning(realRoot);
+    return new Sandbox(realRoot);
   }
 
   /**

@@ -6,6 +6,8 @@ import type { DirectoriesImplementation, DirectoryEntry } from '../../generated/
 import { errnoOf, fromOsError } from '../errors/os-errors.js';
 import { type DurabilityLog, noDurabilityLog } from '../redo-log/durability-log.js';
 import type { CallContext } from '../rpc/context.js';
+import { inPinnedParent, isPinning, type PinnedFolder, pinFolder } from '../sandbox/pinned-folder.js';
+import { makeFolders, removeTree } from '../sandbox/pinned-tree.js';
 import { outsideRoot } from '../sandbox/sandbox.js';
 import { assertWritable } from './access.js';
 
@@ -57,13 +59,19 @@ function missingParent(error: unknown, display: string): RpcError {
 
 /**
  * lstat of a path the caller resolved to its real path (links followed and
- * checked), or undefined when it no longer resolves to itself: a folder on it
- * swapped for a link out since would otherwise show the outside file, and a
- * link swapped in at its end is not followed (lstat). OS errors are thrown.
+ * checked), looked up in its parent folder pinned at its real path; undefined
+ * when it is no longer that path: a folder on it swapped for a link out since
+ * would otherwise show the outside file (ELOOP from the pin), and a link
+ * swapped in at its end is not followed (lstat). Other OS errors are thrown.
  */
 async function statIfStillReal(real: string): Promise<Stats | undefined> {
-  const st = await fsp.lstat(real);
-  return (await fsp.realpath(real)) === real ? st : undefined;
+  try {
+    const st = await inPinnedParent(real, (entry) => fsp.lstat(entry));
+    return st.isSymbolicLink() ? undefined : st;
+  } catch (error) {
+    if (errnoOf(error) === 'ELOOP') return undefined;
+    throw error;
+  }
 }
 
 /** What Stat and a listing say of a file or folder. */
@@ -80,10 +88,15 @@ function facts(st: Pick<Stats, 'size' | 'mtime'> & { isDirectory(): boolean }): 
  * size 0 with the link's own time, so that nothing of its target shows (a
  * link's own size is the length of the path it holds).
  */
-async function entryFacts(ctx: CallContext, abs: string): Promise<Omit<DirectoryEntry, 'name'> | undefined> {
-  const own = await fsp.lstat(abs).catch(() => undefined);
+async function entryFacts(
+  ctx: CallContext,
+  folder: PinnedFolder,
+  name: string,
+): Promise<Omit<DirectoryEntry, 'name'> | undefined> {
+  const own = await fsp.lstat(folder.at(name)).catch(() => undefined);
   if (own === undefined || !own.isSymbolicLink()) return own && facts(own);
-  const real = await fsp.realpath(abs).catch(() => undefined);
+  // Where it leads is looked at again through its pinned parent (statIfStillReal) before anything shows.
+  const real = await fsp.realpath(folder.at(name)).catch(() => undefined);
   const target =
     real !== undefined && ctx.sandbox.contains(real)
       ? await statIfStillReal(real).catch(() => undefined)
@@ -108,14 +121,15 @@ export function directoriesService(
         });
       }
       try {
-        await fsp.mkdir(target.abs, { recursive: request.parents === true });
+        if (request.parents) await makeFolders(ctx.sandbox.realRoot, target.abs);
+        else await inPinnedParent(target.abs, (entry) => fsp.mkdir(entry));
       } catch (error) {
         if (errnoOf(error) === 'ENOENT' && request.parents !== true)
           throw missingParent(error, target.display);
         throw fromOsError(error, target.display, 'path');
       }
-      // mkdir -p followed no link out of the root: recheck the result's real path.
-      if (request.parents && !ctx.sandbox.contains(await fsp.realpath(target.abs)))
+      // Without pinning, mkdir -p may have followed a link swapped in: recheck the result's real path.
+      if (request.parents && !isPinning() && !ctx.sandbox.contains(await fsp.realpath(target.abs)))
         throw outsideRoot(target.display);
       return {};
     },
@@ -124,25 +138,31 @@ export function directoriesService(
       const dir = await ctx.sandbox.resolve(request.path);
       const pageSize = request.pageSize ?? 100;
       const after = request.pageToken === undefined ? undefined : decodeToken(dir.display, request.pageToken);
-      let names: string[];
-      try {
-        names = (await fsp.readdir(dir.abs)).sort(byName);
-      } catch (error) {
+      // Pinned at its real path: its entries are looked up in it, whatever is swapped above it meanwhile.
+      const folder = await pinFolder(dir.abs).catch((error: unknown) => {
         throw fromOsError(error, dir.display, 'path');
+      });
+      try {
+        const names = await fsp.readdir(folder.self).catch((error: unknown) => {
+          throw fromOsError(error, dir.display, 'path');
+        });
+        names.sort(byName);
+        let start = 0;
+        if (after !== undefined) {
+          while (start < names.length && byName(names[start] as string, after) <= 0) start++;
+        }
+        const page = names.slice(start, start + pageSize);
+        const entries: DirectoryEntry[] = [];
+        for (const name of page) {
+          const entry = await entryFacts(ctx, folder, name);
+          if (entry !== undefined) entries.push({ name, ...entry }); // else removed while listing
+        }
+        const last = page[page.length - 1];
+        const more = start + pageSize < names.length && last !== undefined;
+        return more ? { entries, nextPageToken: encodeToken(dir.display, last) } : { entries };
+      } finally {
+        await folder.close();
       }
-      let start = 0;
-      if (after !== undefined) {
-        while (start < names.length && byName(names[start] as string, after) <= 0) start++;
-      }
-      const page = names.slice(start, start + pageSize);
-      const entries: DirectoryEntry[] = [];
-      for (const name of page) {
-        const entry = await entryFacts(ctx, path.join(dir.abs, name));
-        if (entry !== undefined) entries.push({ name, ...entry }); // else removed while listing
-      }
-      const last = page[page.length - 1];
-      const more = start + pageSize < names.length && last !== undefined;
-      return more ? { entries, nextPageToken: encodeToken(dir.display, last) } : { entries };
     },
 
     async stat(request, ctx) {
@@ -168,14 +188,17 @@ export function directoriesService(
       }
       let removing = false;
       try {
-        const st = await fsp.lstat(target.abs);
-        removing = true;
-        if (st.isDirectory()) {
-          if (request.recursive) await fsp.rm(target.abs, { recursive: true });
-          else await fsp.rmdir(target.abs);
-        } else {
-          await fsp.unlink(target.abs);
-        }
+        // In the parent folder pinned at its real path; the tree walked level by level, never through a link.
+        await inPinnedParent(target.abs, async (entry, parent, name) => {
+          const st = await fsp.lstat(entry);
+          removing = true;
+          if (st.isDirectory()) {
+            if (request.recursive) await removeTree(parent, name);
+            else await fsp.rmdir(entry);
+          } else {
+            await fsp.unlink(entry);
+          }
+        });
       } catch (error) {
         // A recursive removal may have removed part of the tree before failing.
         if (removing && request.recursive) log.pathRemoved(target.abs);
