@@ -14,7 +14,7 @@ import { Principals } from './auth/principals.js';
 import { type Clock, systemClock } from './clock/clock.js';
 import { registerDocs } from './docs/docs-plugin.js';
 import { clientErrorHandler } from './errors/client-errors.js';
-import { registerErrorHandler, sendError, toRpcError } from './errors/error-handler.js';
+import { registerErrorHandler, sendError, sendJsonRpcError, toRpcError } from './errors/error-handler.js';
 import { HandleTable } from './handles/handle-table.js';
 import { MemoryIdempotencyStore } from './idempotency/memory-store.js';
 import type { IdempotencyStore } from './idempotency/store.js';
@@ -89,7 +89,8 @@ export async function buildServer(build: BuildOptions = {}): Promise<FastifyInst
     logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: Header.RequestId,
     genReqId: nextRequestId,
-    return503OnClosing: true,
+    // Requests that arrive while closing get the contract's unavailable body (registerShutdown), not Fastify's.
+    return503OnClosing: false,
     // A JSON key "__proto__" or "constructor.prototype" is dropped like any unknown field (Fastify's
     // default refused the body as malformed JSON, which it is not).
     onProtoPoisoning: 'remove',
@@ -152,7 +153,7 @@ export async function buildServer(build: BuildOptions = {}): Promise<FastifyInst
   const openrpc = buildOpenRpcDocument(merged) as Record<string, unknown>;
 
   registerErrorHandler(app);
-  registerShutdown(app, options.shutdownGraceMs);
+  const shutdown = registerShutdown(app, options.shutdownGraceMs);
   // Any body on an RPC route is read as JSON, so that `curl -d '{...}'` works without a Content-Type header.
   // text/plain too: it is what fetch sends for a string body, and Fastify's own text parser would win over '*'.
   // Bytes that are not UTF-8 are refused, not decoded to U+FFFD (two names would name one file).
@@ -234,11 +235,14 @@ export async function buildServer(build: BuildOptions = {}): Promise<FastifyInst
   });
   await registerDocs(app, { openapi, openrpc });
 
-  app.get('/healthz', { schema: { hide: true } }, () => ({
-    status: 'ok',
-    openHandles: handles.size,
-    activeLeases: leases.size,
-  }));
+  // 503 while shutting down, so a load balancer stops sending here (the redo log's health is not
+  // readable from here: a failed write shows only in the unavailable answers of the calls it fails).
+  app.get('/healthz', { schema: { hide: true } }, (_request, reply) => {
+    const status = shutdown.closing ? 'shutting_down' : 'ok';
+    return reply
+      .code(shutdown.closing ? 503 : 200)
+      .send({ status, openHandles: handles.size, activeLeases: leases.size });
+  });
   app.get('/metrics', { schema: { hide: true } }, async (_req, reply) =>
     reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
   );
@@ -280,15 +284,17 @@ function rateLimitKey(principals: Principals, authenticated: boolean): (request:
  * What shutdown (`app.close()`) does to the connections: once it has begun,
  * every reply says `Connection: close`, so a connection whose request was in
  * flight closes after its answer instead of idling for the keep-alive timeout
- * (72 s; Node closes only the connections idle when close starts). After
- * `graceMs` the connections still open are closed, so that the onClose hooks
- * (the redo log's shutdown checkpoint) run before a supervisor's SIGKILL.
+ * (72 s; Node closes only the connections idle when close starts), and a
+ * request that arrives on a connection still open is answered unavailable
+ * (reason shutting_down). After `graceMs` the connections still open are
+ * closed, so that the onClose hooks (the redo log's shutdown checkpoint) run
+ * before a supervisor's SIGKILL. Returns whether closing has begun (/healthz).
  */
-function registerShutdown(app: FastifyInstance, graceMs: number): void {
-  let closing = false;
+function registerShutdown(app: FastifyInstance, graceMs: number): { readonly closing: boolean } {
+  const state = { closing: false };
   let grace: NodeJS.Timeout | undefined;
   app.addHook('preClose', (done) => {
-    closing = true;
+    state.closing = true;
     grace = setTimeout(() => {
       app.log.warn({ graceMs }, 'shutdown grace over: closing the connections still open');
       app.server.closeAllConnections();
@@ -296,13 +302,27 @@ function registerShutdown(app: FastifyInstance, graceMs: number): void {
     done();
   });
   app.addHook('onSend', (_request, reply, payload, done) => {
-    if (closing) reply.header('connection', 'close');
+    if (state.closing) reply.header('connection', 'close');
     done(null, payload);
+  });
+  // A request that arrives on an open connection once closing has begun is not started: unavailable,
+  // retry (elsewhere). /healthz answers itself (503, status shutting_down).
+  app.addHook('onRequest', (request, reply, done) => {
+    if (!state.closing || request.routeOptions.url === '/healthz') return done();
+    const error = new RpcError({
+      code: 'unavailable',
+      message: 'the server is shutting down',
+      details: { reason: 'shutting_down' },
+      retryAfterSeconds: 1,
+    });
+    if (request.url.startsWith('/jsonrpc')) sendJsonRpcError(reply, error);
+    else sendError(reply, error);
   });
   app.addHook('onClose', (_app, done) => {
     clearTimeout(grace);
     done();
   });
+  return state;
 }
 
 /**

@@ -96,6 +96,26 @@ describe('SIGTERM', () => {
     expect(newestCheckpoint(state)).toBeGreaterThan(before);
   });
 
+  it('answers requests that arrive while closing with 503: /healthz shutting_down, calls unavailable', async () => {
+    const { run, port } = await serve('closing', []);
+    // Headers not yet ended: the connections are busy (not idle), so shutdown waits for them.
+    const health = open({ port }, 'GET /healthz HTTP/1.1\r\nHost: x\r\n');
+    const call = open({ port }, 'POST /v1/Directories/Stat HTTP/1.1\r\nHost: x\r\nContent-Length: 12\r\n');
+    await sleep(200);
+    run.child.kill('SIGTERM');
+    await until(run, 'stopping line', () => run.out().includes('"msg":"stopping"'));
+    health.conn.write('\r\n');
+    call.conn.write('\r\n{"path":"/"}');
+    await Promise.all([health.closed, call.closed]);
+    expect(health.received()).toMatch(/^HTTP\/1\.1 503 /);
+    expect(health.received()).toContain('"status":"shutting_down"');
+    expect(call.received()).toMatch(/^HTTP\/1\.1 503 /);
+    expect(call.received()).toContain('"code":"unavailable"');
+    expect(call.received()).toContain('"reason":"shutting_down"');
+    expect(call.received().toLowerCase()).toContain('retry-after: 1');
+    expect(await run.exit).toEqual({ code: 0, signal: null });
+  });
+
   it('closes connections still open after --shutdown-grace-ms, writes the checkpoint and exits 0', async () => {
     const graceMs = 400;
     const socket = join(tmp, 'grace.sock');
