@@ -3,7 +3,7 @@ import { codeInfo, JsonRpcError } from '../../common/codes.js';
 import { Header } from '../../common/headers.js';
 import { RpcError } from '../../common/rpc-error.js';
 import type { Principals } from '../auth/principals.js';
-import { toRpcError } from '../errors/error-handler.js';
+import { logFailure, toRpcError } from '../errors/error-handler.js';
 import { fingerprint, isLegacyFingerprint, legacyFingerprint } from '../idempotency/fingerprint.js';
 import { isFinal, keyMissingError } from '../idempotency/policy.js';
 import { type RunOutcome, runOnce } from '../idempotency/run-once.js';
@@ -225,8 +225,7 @@ export function registerJsonRpcTransport(app: FastifyInstance, options: JsonRpcT
 
   function failed(run: Run, message: Message, ctx: CallContext, started: number, error: unknown): void {
     const rpcError = toRpcError(error);
-    if (rpcError.httpStatus >= 500)
-      app.log.error({ err: error, method: message.method?.fullName }, 'call failed');
+    logFailure(app.log, error, rpcError, { method: message.method?.fullName });
     if (isFinal(rpcError)) run.final = true;
     settled(run, message, ctx, started, jsonRpcError(message.id, rpcError), rpcError.code);
   }

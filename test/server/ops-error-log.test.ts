@@ -74,4 +74,31 @@ describe('a call past its deadline', () => {
     });
     expect(JSON.stringify(failed[0])).not.toMatch(/stack|\n\s+at /);
   });
+
+  it('is logged the same way when it is a call of a JSON-RPC batch', async () => {
+    const before = lines().length;
+    // The first call outlives the request's deadline; the second then never starts (deadline passed before start).
+    const r = await fetch(`${url}/jsonrpc`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'rpc-timeout-ms': '100' },
+      body: JSON.stringify([
+        { jsonrpc: '2.0', id: 1, method: 'Slow.Sleep', params: { tag: 'b1', ms: 200 } },
+        { jsonrpc: '2.0', id: 2, method: 'Slow.Bump', params: { tag: 'b2' } },
+      ]),
+    });
+    expect(r.status).toBe(200);
+    await expect
+      .poll(
+        () =>
+          lines()
+            .slice(before)
+            .filter((l) => l.msg === 'request failed').length,
+      )
+      .toBe(1);
+    const failed = lines()
+      .slice(before)
+      .filter((l) => l.msg === 'request failed');
+    expect(failed[0]).toMatchObject({ level: 40, code: 'deadline_exceeded', method: 'Slow.Bump' });
+    expect(JSON.stringify(failed[0])).not.toMatch(/stack|\n\s+at /);
+  });
 });
