@@ -229,6 +229,7 @@ export async function buildServer(build: BuildOptions = {}): Promise<FastifyInst
     principals,
     maxDeadlineMs: options.maxDeadlineMs,
     maxBatchCalls: options.maxBatchCalls,
+    maxResponseBytes: options.maxResponseBytes,
     ...keys,
     openrpc: () => openrpc,
     observe: (method, code, seconds) => metrics.observe(method, code, seconds),

@@ -41,6 +41,14 @@ export interface ServerOptions {
   rateLimit: number;
   /** Most calls in one JSON-RPC batch (the rate limit counts a batch as one request). */
   maxBatchCalls: number;
+  /**
+   * Most bytes of answers one JSON-RPC request builds; a batch's calls after
+   * that do not run. Default 16 MiB: a batch of a hundred 1 MiB reads made a
+   * 140-500 MB answer from a 2-14 kB request (several GB of memory with a few
+   * at once, as much again in the redo log with a key), while one read's
+   * answer is at most ~6 MiB.
+   */
+  maxResponseBytes: number;
   /** Largest deadline a caller may ask for with Rpc-Timeout-Ms, and the deadline of calls that send none, in ms. */
   maxDeadlineMs: number;
   /** Tokens file (JSON) mapping bearer tokens to principals; unset = no authentication. */
@@ -92,6 +100,7 @@ export const defaultServerOptions: ServerOptions = {
   maxLeasesPerPrincipal: 200_000,
   rateLimit: 0,
   maxBatchCalls: 100,
+  maxResponseBytes: 16 * 1_048_576,
   maxDeadlineMs: 300_000,
   tokens: undefined,
   insecure: false,
@@ -152,6 +161,11 @@ export const optionDefinitions: readonly OptionDefinition[] = [
     'requests per second per principal, or per client address for calls without a valid token (0 = unlimited)',
   ),
   def('maxBatchCalls', 'number', 'most calls in one JSON-RPC batch (a larger batch is refused whole)'),
+  def(
+    'maxResponseBytes',
+    'number',
+    "most bytes of answers one JSON-RPC request builds (a batch's later calls do not run)",
+  ),
   def('maxDeadlineMs', 'number', 'cap on Rpc-Timeout-Ms, and the deadline of calls without one (ms)'),
   def(
     'tokens',
@@ -219,6 +233,7 @@ const minimums: readonly (readonly [keyof ServerOptions, number, string])[] = [
   ['maxHandlesPerPrincipal', 1, 'with 0 every RemoteOpen fails'],
   ['maxLeasesPerPrincipal', 1, 'with 0 every Grant and RemoteOpen fails'],
   ['maxBatchCalls', 1, 'with 0 every batch is refused'],
+  ['maxResponseBytes', 1_048_576, 'a smaller bound refuses batches of ordinary reads'],
   ['maxDeadlineMs', 100, 'a shorter cap fails calls before they can run'],
   ['idempotencyRetentionMs', 1_000, 'a shorter retention forgets answers before a client can retry'],
   ['idempotencyMaxEntries', 1, 'with 0 no answer is kept for a retry'],

@@ -43,27 +43,20 @@ export interface JsonRpcTransportOptions {
   /** The OpenRPC document `rpc.discover` returns. */
   openrpc: () => unknown;
   /**
-   * Most bytes of answers one request builds: once a batch's answers pass
-   * it, its later calls do not run and answer resource_exhausted
-   * (response_too_large). Default {@link defaultMaxResponseBytes}.
+   * Most bytes of answers one request builds (--max-response-bytes): once a
+   * batch's answers pass it, its later calls do not run and answer
+   * resource_exhausted (response_too_large).
    */
-  maxResponseBytes?: number;
+  maxResponseBytes: number;
   /** Called once per executed call (metrics). */
   observe?: (method: string, code: string, seconds: number) => void;
 }
-
-/**
- * 16 MiB: a batch of a hundred 1 MiB reads made a 140-500 MB answer from a
- * 2-14 kB request (several GB of memory with a few at once, and as much again
- * in the redo log with a key), while one read's answer is at most ~6 MiB.
- */
-export const defaultMaxResponseBytes = 16 * 1_048_576;
 
 /** The error of a batch's call left unrun because the answers before it are already too large. */
 function responseTooLarge(limit: number): RpcError {
   return new RpcError({
     code: 'resource_exhausted',
-    message: `the answers of this batch's earlier calls passed ${limit} bytes: this call did not run; send it in another request`,
+    message: `the answers of this batch's earlier calls passed ${limit} bytes (--max-response-bytes): this call did not run; send it in another request`,
     details: { reason: 'response_too_large', limitBytes: limit },
   });
 }
@@ -145,7 +138,7 @@ interface Run {
  */
 export function registerJsonRpcTransport(app: FastifyInstance, options: JsonRpcTransportOptions): void {
   const { registry, principals, maxDeadlineMs, observe, idempotency } = options;
-  const maxResponseBytes = options.maxResponseBytes ?? defaultMaxResponseBytes;
+  const { maxResponseBytes } = options;
 
   function answered(hasId: boolean, response: JsonRpcResponse): Message {
     return {

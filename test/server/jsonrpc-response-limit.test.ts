@@ -1,15 +1,16 @@
 /**
  * A JSON-RPC batch's answers are bounded: once they pass the limit
- * (defaultMaxResponseBytes), the batch's later calls do not run and answer
+ * (--max-response-bytes), the batch's later calls do not run and answer
  * resource_exhausted (response_too_large). A batch of a hundred 1 MiB reads
  * built a 140-500 MB answer from a few kB of request.
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { defaultMaxResponseBytes } from '../../server/rpc/jsonrpc-transport.js';
+import { defaultServerOptions } from '../../server/options.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
+const defaultMaxResponseBytes = defaultServerOptions.maxResponseBytes;
 let s: TestServer;
 beforeAll(async () => {
   s = await startTestServer();
@@ -56,5 +57,28 @@ describe('the answers of one JSON-RPC request', () => {
       });
     }
     expect(reply.text.length).toBeLessThan(defaultMaxResponseBytes + 2 * each);
+  });
+
+  it('stop at the bound --max-response-bytes sets', async () => {
+    const small = await startTestServer({ maxResponseBytes: 2 * 1_048_576 });
+    try {
+      await writeFile(join(small.root, 'big.bin'), Buffer.alloc(1_048_576, 2));
+      const { handle } = await small.ok('http', 'Files.RemoteOpen', { path: 'big.bin', mode: 'read' });
+      const read = {
+        method: 'Files.RemoteRead',
+        params: { handle, offset: 0, length: 1_048_576, encoding: 'base64' },
+      };
+      const reply = await small.jsonrpc([1, 2, 3, 4].map((id) => ({ jsonrpc: '2.0', id, ...read })));
+      const answers = reply.body as Answer[];
+      // 1.4 MiB, then 2.8 MiB: past 2 MiB after the second, so the third and fourth do not run.
+      expect(answers.map((a) => (a.result ? 'read' : a.error?.data.details.reason))).toEqual([
+        'read',
+        'read',
+        'response_too_large',
+        'response_too_large',
+      ]);
+    } finally {
+      await small.close();
+    }
   });
 });
