@@ -162,8 +162,9 @@ export async function runServe(argv: readonly string[]): Promise<number> {
 /**
  * Closes a second listener of the app (the Unix socket) with it: it stops
  * accepting when shutdown starts, as the app's own server does; the
- * connections still open after `graceMs` are closed (replies already say
- * `Connection: close`, see server/app.ts); the app's onClose hooks (the
+ * connection whose request is in flight closes right after its answer, and
+ * the ones still open after `graceMs` are closed (as the app's own server,
+ * see registerShutdown in server/app.ts); the app's onClose hooks (the
  * shutdown checkpoint, registered earlier, so run later) wait for it.
  */
 function closeWithApp(app: FastifyInstance, server: Server, graceMs: number): void {
@@ -172,6 +173,7 @@ function closeWithApp(app: FastifyInstance, server: Server, graceMs: number): vo
   app.addHook('preClose', (done) => {
     if (server.listening) {
       closed = new Promise((resolve) => server.close(() => resolve()));
+      server.keepAliveTimeout = 1;
       server.closeIdleConnections();
       grace = setTimeout(() => server.closeAllConnections(), graceMs).unref();
     }
