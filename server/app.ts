@@ -215,6 +215,7 @@ export async function buildServer(build: BuildOptions = {}): Promise<FastifyInst
       ? new DurableIdempotencyStore(memoryStore(), redo.log, clock)
       : undefined;
   const idempotency = idempotencyStore ?? durableStore ?? memoryStore();
+  metrics.watchIdempotency(idempotency);
   if (redo !== undefined) {
     restoreServerState(redo.log, redo.recovered, { clock, leases, handles, idempotency: durableStore });
     app.log.info(
@@ -237,13 +238,18 @@ export async function buildServer(build: BuildOptions = {}): Promise<FastifyInst
   });
   await registerDocs(app, { openapi, openrpc });
 
-  // 503 while shutting down, so a load balancer stops sending here (the redo log's health is not
-  // readable from here: a failed write shows only in the unavailable answers of the calls it fails).
+  // 503 while shutting down or while the redo log cannot take writes (its last write failed, or its
+  // writer gave up), so that a load balancer stops sending here and monitoring sees why.
   app.get('/healthz', { schema: { hide: true } }, (_request, reply) => {
-    const status = shutdown.closing ? 'shutting_down' : 'ok';
+    const redoLog = redo?.log.health ?? 'none';
+    const status = shutdown.closing
+      ? 'shutting_down'
+      : redoLog === 'failing' || redoLog === 'broken'
+        ? `redo_log_${redoLog}`
+        : 'ok';
     return reply
-      .code(shutdown.closing ? 503 : 200)
-      .send({ status, openHandles: handles.size, activeLeases: leases.size });
+      .code(status === 'ok' ? 200 : 503)
+      .send({ status, redoLog, openHandles: handles.size, activeLeases: leases.size });
   });
   app.get('/metrics', { schema: { hide: true } }, async (_req, reply) =>
     reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),

@@ -1,5 +1,6 @@
-import { Counter, Gauge, type Metric, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, type Metric, Registry } from 'prom-client';
 import type { HandleTable } from '../handles/handle-table.js';
+import type { IdempotencyStore } from '../idempotency/store.js';
 import type { LeaseTable } from '../leases/lease-table.js';
 import { CallStats } from './call-stats.js';
 
@@ -11,6 +12,8 @@ export class Metrics {
 
   constructor(state: { handles: HandleTable; leases: LeaseTable }) {
     const registers = [this.registry];
+    // The process's own: resident memory, heap, event-loop lag, GC, descriptors (prom-client's defaults).
+    collectDefaultMetrics({ register: this.registry });
     // The registry reads a metric's name, type and samples and calls its reset(): see call-stats.ts.
     for (const metric of this.calls.metrics) this.registry.registerMetric(metric as unknown as Metric);
     new Gauge({
@@ -70,6 +73,46 @@ export class Metrics {
       collect() {
         this.reset();
         this.inc(state.handles.pool.reopens);
+      },
+    });
+  }
+
+  /** Publishes the idempotency store's counters (it is made after the metrics). */
+  watchIdempotency(store: IdempotencyStore): void {
+    const registers = [this.registry];
+    const stats = () => store.stats();
+    new Gauge({
+      name: 'leasegate_idempotency_records',
+      help: 'Idempotency records held, running and completed',
+      registers,
+      collect() {
+        this.set(stats().entries);
+      },
+    });
+    new Gauge({
+      name: 'leasegate_idempotency_bytes',
+      help: 'Accounted bytes of the idempotency records held (bounded by --idempotency-max-bytes)',
+      registers,
+      collect() {
+        this.set(stats().bytes);
+      },
+    });
+    new Counter({
+      name: 'leasegate_idempotency_expired_total',
+      help: 'Idempotency records dropped when their retention ran out',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(stats().expired);
+      },
+    });
+    new Counter({
+      name: 'leasegate_idempotency_evicted_total',
+      help: 'Idempotency records dropped early to stay within the entry or byte bound (their retries run again)',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(stats().evicted);
       },
     });
   }

@@ -50,6 +50,11 @@ export class LogWriter {
   private broken: Error | undefined;
   private closed = false;
 
+  /** Whether the writer has given up (a cut-back or a background sync failed): every append now fails. */
+  get isBroken(): boolean {
+    return this.broken !== undefined;
+  }
+
   constructor(
     private readonly fd: number,
     size: number,

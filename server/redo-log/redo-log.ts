@@ -76,6 +76,8 @@ function flushed(): Flushed {
  */
 export class RedoLog implements DurabilityLog {
   private writer: LogWriter;
+  /** Whether the last flush failed (see `health`). */
+  private lastFlushFailed = false;
   private generation: number;
   private source: SnapshotSource | undefined;
   /** Handles written to during the current generation: their files are synced before a checkpoint drops it. */
@@ -255,6 +257,16 @@ export class RedoLog implements DurabilityLog {
    * the log cannot take them: then none of them is in the log (the writer cut
    * the file back), and the replies waiting for them fail.
    */
+  /**
+   * The log's state for /healthz: `broken` once its writer has given up (every
+   * write fails until a restart), `failing` while its last write failed (a full
+   * disk: the next may succeed), else `ok`.
+   */
+  get health(): 'ok' | 'failing' | 'broken' {
+    if (this.writer.isBroken) return 'broken';
+    return this.lastFlushFailed ? 'failing' : 'ok';
+  }
+
   flush(): void {
     if (this.pendingRecords === 0) return;
     const waiting = this.waiting;
@@ -264,7 +276,9 @@ export class RedoLog implements DurabilityLog {
     this.pendingRecords = 0;
     try {
       this.writer.append(this.pending.view());
+      this.lastFlushFailed = false;
     } catch (error) {
+      this.lastFlushFailed = true;
       const refused = unavailable(error);
       waiting?.reject(refused);
       throw refused;

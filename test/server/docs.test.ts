@@ -58,7 +58,7 @@ describe('document endpoints', () => {
   it('answers /healthz with ok and the live counts', async () => {
     const r = await s.send('GET', '/healthz');
     expect(r.status).toBe(200);
-    expect(r.body).toEqual({ status: 'ok', openHandles: 0, activeLeases: 0 });
+    expect(r.body).toEqual({ status: 'ok', redoLog: 'ok', openHandles: 0, activeLeases: 0 });
   });
 
   it('redirects / to /docs, and serves /docs as HTML', async () => {

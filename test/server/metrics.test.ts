@@ -91,4 +91,24 @@ describe('/metrics', () => {
     expect(sample(after, 'leasegate_open_handles')).toBe(1);
     expect(sample(after, 'leasegate_active_leases')).toBe(leases0 + 1);
   });
+
+  it("publishes the process's own figures: resident memory, heap, event-loop lag", async () => {
+    const text = await metrics();
+    expect(sample(text, 'process_resident_memory_bytes')).toBeGreaterThan(1_048_576);
+    expect(text).toContain('# TYPE nodejs_heap_size_used_bytes gauge');
+    expect(text).toContain('# TYPE nodejs_eventloop_lag_p99_seconds gauge');
+  });
+
+  it('gauges the idempotency records and their bytes as keyed calls are stored', async () => {
+    const base = await metrics();
+    const records0 = sample(base, 'leasegate_idempotency_records') as number;
+    const bytes0 = sample(base, 'leasegate_idempotency_bytes') as number;
+    await s.ok('http', 'Directories.MakeDirectory', { path: 'keyed-1' }, { 'idempotency-key': 'metrics-1' });
+    await s.ok('http', 'Directories.MakeDirectory', { path: 'keyed-2' }, { 'idempotency-key': 'metrics-2' });
+    const after = await metrics();
+    expect(sample(after, 'leasegate_idempotency_records')).toBe(records0 + 2);
+    expect(sample(after, 'leasegate_idempotency_bytes')).toBeGreaterThan(bytes0 + 2 * 81);
+    expect(sample(after, 'leasegate_idempotency_evicted_total')).toBe(0);
+    expect(sample(after, 'leasegate_idempotency_expired_total')).toBe(0);
+  });
 });
