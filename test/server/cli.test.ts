@@ -60,6 +60,18 @@ const stat0 = (url: string, headers: Record<string, string> = {}) =>
     body: '{"path":"/"}',
   });
 
+/** The status of GET /healthz over a Unix socket. */
+async function healthOverSocket(socket: string): Promise<number> {
+  const agent = new Agent({ connect: { socketPath: socket } });
+  try {
+    const r = await request('http://localhost/healthz', { dispatcher: agent });
+    await r.body.dump();
+    return r.statusCode;
+  } finally {
+    await agent.close();
+  }
+}
+
 describe('leasegate serve', () => {
   it('prints the listening line, serves, creates root and state folders, and exits 0 on SIGTERM', async () => {
     const root = join(tmp, 'root-a');
@@ -166,14 +178,7 @@ describe('leasegate serve', () => {
     ]);
     const { url } = await listening(run, { tcp: true, socket: true });
     expect((await stat0(url as string)).status).toBe(200);
-    const agent = new Agent({ connect: { socketPath: socket } });
-    try {
-      const r = await request('http://localhost/healthz', { dispatcher: agent });
-      expect(r.statusCode).toBe(200);
-      await r.body.dump();
-    } finally {
-      await agent.close();
-    }
+    expect(await healthOverSocket(socket)).toBe(200);
     run.child.kill('SIGTERM');
     expect(await run.exit).toEqual({ code: 0, signal: null });
   });
@@ -233,14 +238,7 @@ describe('leasegate serve', () => {
     expect(second.err()).toMatch(
       /cannot listen: .*live\.sock is in use by a running server: stop it, or give another --socket/,
     );
-    const agent = new Agent({ connect: { socketPath: socket } });
-    try {
-      const r = await request('http://localhost/healthz', { dispatcher: agent });
-      expect(r.statusCode).toBe(200);
-      await r.body.dump();
-    } finally {
-      await agent.close();
-    }
+    expect(await healthOverSocket(socket)).toBe(200);
     first.child.kill('SIGTERM');
     expect(await first.exit).toEqual({ code: 0, signal: null });
   });
