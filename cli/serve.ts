@@ -88,7 +88,7 @@ const isLoopback = (host: string): boolean =>
   host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
 
 /**
- * Runs `leasegate serve`; resolves when the server has stopped after SIGINT/SIGTERM.
+ * Runs `leasegate serve`; resolves when the server has stopped after SIGINT, SIGTERM or SIGHUP.
  * `--socket` alone serves only the socket; with an explicit `--port` or `--host` it serves both.
  */
 export async function runServe(argv: readonly string[]): Promise<number> {
@@ -227,5 +227,8 @@ async function waitForSignal(app: FastifyInstance): Promise<number> {
     };
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
+    // A hang-up (a closed terminal, or a supervisor's reload signal) stops as cleanly, with the
+    // shutdown checkpoint, rather than killing the process as Node's default does.
+    process.once('SIGHUP', () => stop('SIGHUP'));
   });
 }

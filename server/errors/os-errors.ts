@@ -1,3 +1,4 @@
+import { mkdir } from 'node:fs/promises';
 import type { Code } from '../../common/codes.js';
 import { RpcError } from '../../common/rpc-error.js';
 
@@ -64,4 +65,27 @@ export function fromOsError(error: unknown, displayPath?: string, field?: string
     ...(code === 'resource_exhausted' || code === 'unavailable' ? { retryAfterSeconds: 1 } : {}),
     cause: error,
   });
+}
+
+/**
+ * `mkdir -p` of a folder the server needs to start (`what`: "the served
+ * root", "the state directory"), failing with a message that names it and
+ * says why, not the OS's own ("EEXIST: file already exists, mkdir 'afile'"
+ * for a root that is a file).
+ */
+export async function ensureFolder(dir: string, what: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true });
+  } catch (error) {
+    const code = errnoOf(error);
+    const why =
+      code === 'EEXIST' || code === 'ENOTDIR'
+        ? 'is a file (or lies under one), not a folder'
+        : code === 'EROFS'
+          ? 'is on a read-only file system'
+          : code === 'EACCES' || code === 'EPERM'
+            ? 'cannot be created: permission denied'
+            : `cannot be created (${(error as Error).message})`;
+    throw new Error(`${what} ${dir} ${why}`, { cause: error });
+  }
 }

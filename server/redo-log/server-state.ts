@@ -3,9 +3,9 @@
  * before the server's tables exist, so that they record into it from their
  * first event; then the recovered state goes back into them.
  */
-import { mkdir } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import type { Clock } from '../clock/clock.js';
+import { ensureFolder } from '../errors/os-errors.js';
 import type { HandleTable } from '../handles/handle-table.js';
 import type { Lease } from '../leases/lease.js';
 import type { LeaseTable } from '../leases/lease-table.js';
@@ -72,7 +72,7 @@ export interface ServerLogOptions {
 export async function openServerLog(
   options: ServerLogOptions,
 ): Promise<{ log: RedoLog; recovered: RecoveredState }> {
-  await mkdir(options.stateDir, { recursive: true });
+  await ensureFolder(options.stateDir, 'the state directory');
   return RedoLog.open(options);
 }
 

@@ -1,7 +1,7 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { RpcError } from '../../common/rpc-error.js';
-import { errnoOf, fromOsError } from '../errors/os-errors.js';
+import { ensureFolder, errnoOf, fromOsError } from '../errors/os-errors.js';
 import { hasLoneSurrogate, notUnicode } from '../rpc/unicode.js';
 import { probePinning } from './pinned-folder.js';
 
@@ -40,7 +40,7 @@ export class Sandbox {
    * whether folders can be pinned under it (pinned-folder.ts).
    */
   static async create(root: string): Promise<Sandbox> {
-    await fsp.mkdir(root, { recursive: true });
+    await ensureFolder(root, 'the served root');
     const realRoot = await fsp.realpath(root);
     probePinning(realRoot);
     return new Sandbox(realRoot);

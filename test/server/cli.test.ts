@@ -111,19 +111,33 @@ describe('leasegate serve', () => {
     expect(await first.exit).toEqual({ code: 0, signal: null });
   });
 
-  it('exits 0 on SIGINT too', async () => {
+  it.each(['SIGINT', 'SIGHUP'] as const)('exits 0 on %s too', async (signal) => {
     const run = leasegate([
       'serve',
       '--port',
       '0',
       '--root',
-      join(tmp, 'root-b'),
+      join(tmp, `root-${signal}`),
       '--state-dir',
-      join(tmp, 'state-b'),
+      join(tmp, `state-${signal}`),
     ]);
     await listening(run, { tcp: true, socket: false });
-    run.child.kill('SIGINT');
+    run.child.kill(signal);
+    // Not killed by the signal (Node's default for SIGHUP): stopped, exit code 0.
     expect(await run.exit).toEqual({ code: 0, signal: null });
+  });
+
+  it('exits 1 naming the folder when the root or the state directory is a file', async () => {
+    const file = join(tmp, 'a-file');
+    await writeFile(file, 'x');
+    const root = leasegate(['serve', '--port', '0', '--root', file, '--state-dir', '']);
+    expect((await root.exit).code).toBe(1);
+    expect(root.err()).toContain(
+      `leasegate serve: the served root ${file} is a file (or lies under one), not a folder`,
+    );
+    const state = leasegate(['serve', '--port', '0', '--root', join(tmp, 'root-f'), '--state-dir', file]);
+    expect((await state.exit).code).toBe(1);
+    expect(state.err()).toContain(`leasegate serve: the state directory ${file} is a file`);
   });
 
   it('serves only the Unix socket when given --socket alone', async () => {
