@@ -47,6 +47,12 @@ export interface BuildOptions extends Partial<ServerOptions> {
   clock?: Clock;
   /** More services to serve (from `leasegate gen` on a user's schemas). */
   services?: ExtraServices[];
+  /**
+   * Whether to serve the built-in Directories, Files and Leases services
+   * (default true). With false, only `services` are served, documented and
+   * validated (the root folder is still made: handles and leases live there).
+   */
+  builtinServices?: boolean;
   /** Idempotency store (default: in memory, bounded by the idempotency options). */
   idempotencyStore?: IdempotencyStore;
 }
@@ -75,7 +81,13 @@ const nextRequestId = (): string => `${requestIdPrefix}-${(++requestCount).toStr
  * metrics. It never listens; the CLI (or a test) calls `listen`.
  */
 export async function buildServer(build: BuildOptions = {}): Promise<FastifyInstance> {
-  const { clock = systemClock, services: extra = [], idempotencyStore, ...given } = build;
+  const {
+    clock = systemClock,
+    services: extra = [],
+    idempotencyStore,
+    builtinServices = true,
+    ...given
+  } = build;
   const options: ServerOptions = { ...defaultServerOptions, ...stripUndefined(given) };
   checkOptions(options);
 
@@ -102,7 +114,9 @@ export async function buildServer(build: BuildOptions = {}): Promise<FastifyInst
     clientErrorHandler,
   });
 
-  const definitions = [builtinDefinitions, ...extra.map((e) => e.definitions)];
+  if (!builtinServices && extra.length === 0)
+    throw new Error('builtinServices: false leaves nothing to serve: pass your own in services');
+  const definitions = [...(builtinServices ? [builtinDefinitions] : []), ...extra.map((e) => e.definitions)];
   const merged = mergeDefinitions(definitions); // before anything opens: it may refuse a clash
   const ajv = createAjv(definitions.map((d) => d.schemas));
   app.setValidatorCompiler(({ schema }) => ajv.compile(schema));
@@ -112,7 +126,7 @@ export async function buildServer(build: BuildOptions = {}): Promise<FastifyInst
   const principals = await Principals.load(root, options.tokens);
   // With a state directory, recovery (which redoes logged writes) runs before anything else touches the files.
   const redo =
-    options.stateDir === undefined
+    options.stateDir === undefined || options.stateDir === '' // '' as on the CLI: no redo log
       ? undefined
       : await openServerLog({
           stateDir: options.stateDir,
@@ -143,11 +157,13 @@ export async function buildServer(build: BuildOptions = {}): Promise<FastifyInst
   app.decorateReply('rpcCode', 'ok');
 
   const registry = new MethodRegistry(ajv);
-  registry.add(builtinDefinitions, {
-    Directories: directoriesService(log),
-    Files: filesService(state),
-    Leases: leasesService(state),
-  });
+  if (builtinServices) {
+    registry.add(builtinDefinitions, {
+      Directories: directoriesService(log),
+      Files: filesService(state),
+      Leases: leasesService(state),
+    });
+  }
   for (const e of extra) registry.add(e.definitions, e.implementations);
 
   const openapi = buildOpenApiDocument(merged) as Record<string, unknown>;

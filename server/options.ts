@@ -15,7 +15,7 @@ export interface ServerOptions {
   socket: string | undefined;
   /** Folder served to clients; no path leaves it. */
   root: string;
-  /** Folder for the server's own state (redo log, checkpoints). */
+  /** Folder for the server's own state (redo log, checkpoints); undefined or empty: none. */
   stateDir: string | undefined;
   /** Largest request body in bytes. */
   bodyLimit: number;

@@ -44,4 +44,14 @@ describe('/healthz and the redo log', () => {
     await s.ok('http', 'Files.RemoteOpen', { path: 'after-full.txt', mode: 'write', create: true });
     expect(await health()).toMatchObject({ status: 200, body: { status: 'ok', redoLog: 'ok' } });
   });
+
+  it("says redoLog none for a server built with stateDir '' (no redo log, as on the CLI)", async () => {
+    const bare = await startTestServer({ stateDir: '' });
+    try {
+      const r = await bare.send('GET', '/healthz');
+      expect([r.status, (r.body as { redoLog: string }).redoLog]).toEqual([200, 'none']);
+    } finally {
+      await bare.close();
+    }
+  });
 });
