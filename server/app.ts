@@ -3,6 +3,7 @@ import type { ServerOptions as HttpServerOptions } from 'node:http';
 import { isDeepStrictEqual } from 'node:util';
 import rateLimit from '@fastify/rate-limit';
 import Fastify, { type FastifyInstance, type FastifyRequest, LogController } from 'fastify';
+import type { DocumentInfo } from '../codegen/documents/info.js';
 import { buildOpenApiDocument } from '../codegen/documents/openapi.js';
 import { buildOpenRpcDocument } from '../codegen/documents/openrpc.js';
 import { createAjv } from '../common/ajv.js';
@@ -53,6 +54,8 @@ export interface BuildOptions extends Partial<ServerOptions> {
    * validated (the root folder is still made: handles and leases live there).
    */
   builtinServices?: boolean;
+  /** Title, version and description of the served OpenAPI and OpenRPC documents (/docs). */
+  docs?: Pick<DocumentInfo, 'title' | 'version' | 'description'>;
   /** Idempotency store (default: in memory, bounded by the idempotency options). */
   idempotencyStore?: IdempotencyStore;
 }
@@ -86,6 +89,7 @@ export async function buildServer(build: BuildOptions = {}): Promise<FastifyInst
     services: extra = [],
     idempotencyStore,
     builtinServices = true,
+    docs = {},
     ...given
   } = build;
   const options: ServerOptions = { ...defaultServerOptions, ...stripUndefined(given) };
@@ -166,8 +170,8 @@ export async function buildServer(build: BuildOptions = {}): Promise<FastifyInst
   }
   for (const e of extra) registry.add(e.definitions, e.implementations);
 
-  const openapi = buildOpenApiDocument(merged) as Record<string, unknown>;
-  const openrpc = buildOpenRpcDocument(merged) as Record<string, unknown>;
+  const openapi = buildOpenApiDocument(merged, docs) as Record<string, unknown>;
+  const openrpc = buildOpenRpcDocument(merged, docs) as Record<string, unknown>;
 
   registerErrorHandler(app);
   const shutdown = registerShutdown(app, options.shutdownGraceMs);

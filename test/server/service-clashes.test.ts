@@ -97,13 +97,21 @@ describe('names a user shares with the built-in services', () => {
 
 describe('a server of only your own services', () => {
   it('serves and documents them alone with builtinServices: false', async () => {
-    const s = await startTestServer({ builtinServices: false, services: [userServices('Uploads', {})] });
+    const s = await startTestServer({
+      builtinServices: false,
+      services: [userServices('Uploads', {})],
+      docs: { title: 'uploads', version: '2.3.0' },
+    });
     try {
       expect((await s.post('Uploads.Upload', { name: 'x' })).status).toBe(200);
       const files = await s.post('Files.RemoteOpen', { path: 'a', mode: 'read' });
       expect([files.status, (files.body as { code: string }).code]).toEqual([404, 'unimplemented']);
       const doc = (await s.send('GET', '/openapi.json')).body as { paths: Record<string, unknown> };
       expect(Object.keys(doc.paths)).toEqual(['/v1/Uploads/Upload', '/jsonrpc']);
+      expect((await s.send('GET', '/openrpc.json')).body).toMatchObject({
+        info: { title: 'uploads', version: '2.3.0' },
+      });
+      expect(doc).toMatchObject({ info: { title: 'uploads', version: '2.3.0' } });
     } finally {
       await s.close();
     }
