@@ -11,7 +11,7 @@ import { buildOpenApiDocument, stringifyOpenApiYaml } from './documents/openapi.
 import { buildOpenRpcDocument, stringifyOpenRpcJson } from './documents/openrpc.js';
 import { emitIndexFile } from './emit/index-file.js';
 import { emitSchemasFile } from './emit/schemas-file.js';
-import { emitServicesFile } from './emit/services-file.js';
+import { defaultedFields, emitServicesFile } from './emit/services-file.js';
 import { bannerComment } from './emit/ts-source.js';
 import { emitTypesFile } from './emit/types-file.js';
 import { loadDefinitions } from './input/load.js';
@@ -54,7 +54,10 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
   const outputs = new Map<string, string>([
     [join(outDir, 'schemas.ts'), emitSchemasFile(loaded.schemas, source)],
     [join(outDir, 'types.ts'), await emitTypesFile(loaded.schemas.definitions, source)],
-    [join(outDir, 'services.ts'), emitServicesFile(Object.values(loaded.services), source)],
+    [
+      join(outDir, 'services.ts'),
+      emitServicesFile(Object.values(loaded.services), source, defaultedFields(loaded.schemas.definitions)),
+    ],
     [join(outDir, 'index.ts'), emitIndexFile(source)],
     [join(outDir, 'openrpc.json'), stringifyOpenRpcJson(buildOpenRpcDocument(defs, info))],
     [

@@ -160,16 +160,19 @@ export const services = {
 /** Wire name of a service of this run. */
 export type ServiceName = keyof typeof services;
 
+/** A request as an implementation receives it: the fields with a schema default are always there. */
+export type WithDefaults<T, K extends keyof T> = T & { [P in K]-?: Exclude<T[P], undefined> };
+
 /** What a server implements for Directories: one function per method (`Context` is the server's per-call context). */
 export interface DirectoriesImplementation<Context = unknown> {
   /** Create a directory. A second call answers already_exists (unless parents is true). */
-  makeDirectory(request: MakeDirectoryRequest, context: Context): Promise<MakeDirectoryResponse> | MakeDirectoryResponse;
+  makeDirectory(request: WithDefaults<MakeDirectoryRequest, 'parents'>, context: Context): Promise<MakeDirectoryResponse> | MakeDirectoryResponse;
   /** List a directory's entries in name order, paged. */
-  listDirectory(request: ListDirectoryRequest, context: Context): Promise<ListDirectoryResponse> | ListDirectoryResponse;
+  listDirectory(request: WithDefaults<ListDirectoryRequest, 'pageSize'>, context: Context): Promise<ListDirectoryResponse> | ListDirectoryResponse;
   /** Describe a file or directory: kind, size and modification time. */
   stat(request: StatRequest, context: Context): Promise<StatResponse> | StatResponse;
   /** Remove a file, an empty directory, or (recursive) a whole tree. */
-  remove(request: RemoveRequest, context: Context): Promise<RemoveResponse> | RemoveResponse;
+  remove(request: WithDefaults<RemoveRequest, 'recursive'>, context: Context): Promise<RemoveResponse> | RemoveResponse;
 }
 
 /** The typed client of Directories (`client.directories`); `CallOptions` are the client's per-call options. */
@@ -187,11 +190,11 @@ export interface DirectoriesClient<CallOptions = unknown> {
 /** What a server implements for Files: one function per method (`Context` is the server's per-call context). */
 export interface FilesImplementation<Context = unknown> {
   /** Open a file for read, write or append; the handle lives under a lease. */
-  remoteOpen(request: RemoteOpenRequest, context: Context): Promise<RemoteOpenResponse> | RemoteOpenResponse;
+  remoteOpen(request: WithDefaults<RemoteOpenRequest, 'create' | 'exclusive' | 'truncate'>, context: Context): Promise<RemoteOpenResponse> | RemoteOpenResponse;
   /** Write data through a handle (append mode: at the end of the file). */
   remotePrint(request: RemotePrintRequest, context: Context): Promise<RemotePrintResponse> | RemotePrintResponse;
   /** Read bytes through a handle; retry-safe when offset is given. */
-  remoteRead(request: RemoteReadRequest, context: Context): Promise<RemoteReadResponse> | RemoteReadResponse;
+  remoteRead(request: WithDefaults<RemoteReadRequest, 'length'>, context: Context): Promise<RemoteReadResponse> | RemoteReadResponse;
   /** Close a handle and release its descriptor. */
   remoteClose(request: RemoteCloseRequest, context: Context): Promise<RemoteCloseResponse> | RemoteCloseResponse;
 }

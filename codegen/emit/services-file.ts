@@ -6,8 +6,36 @@ import type { MethodModel, ServiceModel } from '../input/service-files.js';
 import type { JsonValue } from '../json.js';
 import { bannerComment, tsDoc, tsKey, tsLiteral, tsString } from './ts-source.js';
 
+/**
+ * The top-level fields of each request message that have a `default`: the
+ * server fills them in before an implementation runs, so its request type
+ * has them as present (see WithDefaults). A request that is a `$ref` is
+ * followed; nested defaults are not (their objects may be absent).
+ */
+export function defaultedFields(definitions: Readonly<Record<string, JsonValue>>): Map<string, string[]> {
+  const fields = new Map<string, string[]>();
+  for (const [name, schema] of Object.entries(definitions)) {
+    let node = schema;
+    for (let hops = 0; isObject(node) && typeof node.$ref === 'string' && hops < 8; hops++)
+      node = definitions[node.$ref.replace('#/definitions/', '')] as JsonValue;
+    if (!isObject(node) || !isObject(node.properties)) continue;
+    const withDefault = Object.entries(node.properties)
+      .filter(([, p]) => isObject(p) && p.default !== undefined)
+      .map(([key]) => key);
+    if (withDefault.length > 0) fields.set(name, withDefault.sort());
+  }
+  return fields;
+}
+
+const isObject = (v: JsonValue | undefined): v is { [key: string]: JsonValue } =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
 /** The source of services.ts for services sorted by name. */
-export function emitServicesFile(services: readonly ServiceModel[], source: string): string {
+export function emitServicesFile(
+  services: readonly ServiceModel[],
+  source: string,
+  defaulted: ReadonlyMap<string, readonly string[]> = new Map(),
+): string {
   const parts = [`${bannerComment(source)}\n`];
   const messages = [
     ...new Set(services.flatMap((s) => Object.values(s.methods).flatMap((m) => [m.request, m.response]))),
@@ -23,7 +51,11 @@ ${services.map((s) => `  ${tsKey(s.name)}: ${s.localName}Service,\n`).join('')}}
 /** Wire name of a service of this run. */
 export type ServiceName = keyof typeof services;
 `);
-  for (const service of services) parts.push(implementationInterface(service), clientInterface(service));
+  parts.push(`/** A request as an implementation receives it: the fields with a schema default are always there. */
+export type WithDefaults<T, K extends keyof T> = T & { [P in K]-?: Exclude<T[P], undefined> };
+`);
+  for (const service of services)
+    parts.push(implementationInterface(service, defaulted), clientInterface(service));
   parts.push(aggregateTypes(services));
   return parts.join('\n');
 }
@@ -37,11 +69,18 @@ function serviceTable(service: ServiceModel): string {
   return `${tsDoc(service.description || `The ${service.name} service.`)}export const ${service.localName}Service = ${tsLiteral(table)} as const;\n`;
 }
 
-function implementationInterface(service: ServiceModel): string {
-  const members = methodsOf(service).map(
-    (m) =>
-      `${tsDoc(m.description, '  ')}  ${m.localName}(request: ${m.request}, context: Context): Promise<${m.response}> | ${m.response};\n`,
-  );
+function implementationInterface(
+  service: ServiceModel,
+  defaulted: ReadonlyMap<string, readonly string[]>,
+): string {
+  const members = methodsOf(service).map((m) => {
+    const keys = defaulted.get(m.request);
+    const request =
+      keys === undefined
+        ? m.request
+        : `WithDefaults<${m.request}, ${keys.map((k) => tsString(k)).join(' | ')}>`;
+    return `${tsDoc(m.description, '  ')}  ${m.localName}(request: ${request}, context: Context): Promise<${m.response}> | ${m.response};\n`;
+  });
   return `/** What a server implements for ${service.name}: one function per method (\`Context\` is the server's per-call context). */
 export interface ${service.name}Implementation<Context = unknown> {
 ${members.join('')}}

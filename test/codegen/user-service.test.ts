@@ -109,13 +109,18 @@ describe("a user's own services", () => {
     const usage = join(tempDir, 'usage.ts');
     await writeFile(
       usage,
-      `import type { Clients, GreeterImplementation, MethodTypes } from './generated/index.js';
+      `import type { Clients, CounterImplementation, GreeterImplementation, MethodTypes } from './generated/index.js';
 export const greeter: GreeterImplementation<{ user: string }> = {
   sayHello: (request, context) => ({ greeting: \`Hello, \${request.name} from \${context.user}!\` }),
 };
 export const broken: GreeterImplementation = {
   // @ts-expect-error a response without greeting is not a SayHelloResponse
   sayHello: () => ({}),
+};
+// The server fills \`by\` (default 1): the implementation's request has it, while the client may leave it out.
+export const counter: CounterImplementation = {
+  increment: (request) => ({ value: request.by * 2 }),
+  get: () => ({ value: 0 }),
 };
 export async function call(clients: Clients): Promise<number> {
   const { value } = await clients.counter.increment({});
