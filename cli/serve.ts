@@ -2,7 +2,7 @@ import { lstat, unlink } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { connect, isIP } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import { buildServer, requestTimeouts } from '../server/app.js';
+import { buildServer, drainOnClose, requestTimeouts } from '../server/app.js';
 import { clientErrorHandler } from '../server/errors/client-errors.js';
 import {
   checkOptions,
@@ -77,8 +77,7 @@ export function parseServeArgs(argv: readonly string[], env: NodeJS.ProcessEnv):
     if (value === undefined) throw new Error(`--${d.flag} needs a value`);
     options[d.key] = parseOptionValue(d, value);
   }
-  // An empty state directory turns the redo log off (leases, handles and idempotency records in memory only).
-  if (options.stateDir === '') delete options.stateDir;
+  // An empty state directory turns the redo log off: buildServer reads '' as none.
   const result = options as unknown as ServerOptions;
   checkOptions(result);
   return { options: result, explicit };
@@ -127,7 +126,7 @@ export async function runServe(argv: readonly string[]): Promise<number> {
   if (socketServer !== undefined) {
     // A request refused by Node's parser (too slow, malformed) gets the contract's body, as on TCP.
     socketServer.on('clientError', clientErrorHandler.bind(app));
-    closeWithApp(app, socketServer, options.shutdownGraceMs);
+    drainOnClose(app, socketServer, options.shutdownGraceMs, true);
   }
   const lines: string[] = [];
   try {
@@ -157,32 +156,6 @@ export async function runServe(argv: readonly string[]): Promise<number> {
   const stopped = waitForSignal(app);
   process.stdout.write(`${lines.join('\n')}\n`);
   return stopped;
-}
-
-/**
- * Closes a second listener of the app (the Unix socket) with it: it stops
- * accepting when shutdown starts, as the app's own server does; the
- * connection whose request is in flight closes right after its answer, and
- * the ones still open after `graceMs` are closed (as the app's own server,
- * see registerShutdown in server/app.ts); the app's onClose hooks (the
- * shutdown checkpoint, registered earlier, so run later) wait for it.
- */
-function closeWithApp(app: FastifyInstance, server: Server, graceMs: number): void {
-  let closed: Promise<void> = Promise.resolve();
-  let grace: NodeJS.Timeout | undefined;
-  app.addHook('preClose', (done) => {
-    if (server.listening) {
-      closed = new Promise((resolve) => server.close(() => resolve()));
-      server.keepAliveTimeout = 1;
-      server.closeIdleConnections();
-      grace = setTimeout(() => server.closeAllConnections(), graceMs).unref();
-    }
-    done();
-  });
-  app.addHook('onClose', async () => {
-    await closed;
-    clearTimeout(grace);
-  });
 }
 
 /**

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { ServerOptions as HttpServerOptions } from 'node:http';
+import type { ServerOptions as HttpServerOptions, Server } from 'node:http';
 import { isDeepStrictEqual } from 'node:util';
 import rateLimit from '@fastify/rate-limit';
 import Fastify, { type FastifyInstance, type FastifyRequest, LogController } from 'fastify';
@@ -308,36 +308,52 @@ function rateLimitKey(principals: Principals, authenticated: boolean): (request:
   };
 }
 
+/** Whether closing has begun (/healthz). */
+function registerShutdown(app: FastifyInstance, graceMs: number): { readonly closing: boolean } {
+  const state = { closing: false };
+  app.addHook('preClose', (done) => {
+    state.closing = true;
+    done();
+  });
+  drainOnClose(app, app.server, graceMs);
+  return state;
+}
+
 /**
- * What shutdown (`app.close()`) does to the connections. Node closes the ones
- * idle when it starts; a connection whose request is in flight would then
- * idle for the keep-alive timeout (72 s) after its answer, delaying exit: so
- * the timeout drops to 1 ms and it closes right after its answer. (Done on
+ * What shutdown (`app.close()`) does to the connections of `server`: the
+ * app's own (which Fastify closes) or a second listener of it, the CLI's Unix
+ * socket (`listener`: closed here, and the app's onClose hooks, such as the
+ * shutdown checkpoint registered earlier, wait for it). Node closes the
+ * connections idle when closing starts; one whose request is in flight would
+ * then idle for the keep-alive timeout (72 s) after its answer, delaying exit:
+ * so the timeout drops to 1 ms and it closes right after its answer. (Done on
  * the server rather than by a per-request hook that adds `Connection: close`
  * once closing: two such hooks cost every call ~6 000 instructions, 4 %,
  * callgrind at 16 connections.) A request that arrives on a connection still
  * open is served, and Fastify's answer says `Connection: close`. After
  * `graceMs` the connections still open are closed, so that the onClose hooks
  * (the redo log's shutdown checkpoint) run before a supervisor's SIGKILL.
- * Returns whether closing has begun (/healthz).
  */
-function registerShutdown(app: FastifyInstance, graceMs: number): { readonly closing: boolean } {
-  const state = { closing: false };
+export function drainOnClose(app: FastifyInstance, server: Server, graceMs: number, listener = false): void {
+  let closed: Promise<void> = Promise.resolve();
   let grace: NodeJS.Timeout | undefined;
   app.addHook('preClose', (done) => {
-    state.closing = true;
-    app.server.keepAliveTimeout = 1;
+    if (listener) {
+      if (!server.listening) return done();
+      closed = new Promise((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+    }
+    server.keepAliveTimeout = 1;
     grace = setTimeout(() => {
       app.log.warn({ graceMs }, 'shutdown grace over: closing the connections still open');
-      app.server.closeAllConnections();
+      server.closeAllConnections();
     }, graceMs).unref();
     done();
   });
-  app.addHook('onClose', (_app, done) => {
+  app.addHook('onClose', async () => {
+    await closed;
     clearTimeout(grace);
-    done();
   });
-  return state;
 }
 
 /**
