@@ -3,7 +3,8 @@
  * the server and client derive from them. No behaviour is generated.
  */
 import type { MethodModel, ServiceModel } from '../input/service-files.js';
-import type { JsonValue } from '../json.js';
+import { isJsonObject, type JsonValue } from '../json.js';
+import { definitionNameOf } from '../schema-walk.js';
 import { bannerComment, tsDoc, tsKey, tsLiteral, tsString } from './ts-source.js';
 
 /**
@@ -15,20 +16,19 @@ import { bannerComment, tsDoc, tsKey, tsLiteral, tsString } from './ts-source.js
 export function defaultedFields(definitions: Readonly<Record<string, JsonValue>>): Map<string, string[]> {
   const fields = new Map<string, string[]>();
   for (const [name, schema] of Object.entries(definitions)) {
-    let node = schema;
-    for (let hops = 0; isObject(node) && typeof node.$ref === 'string' && hops < 8; hops++)
-      node = definitions[node.$ref.replace('#/definitions/', '')] as JsonValue;
-    if (!isObject(node) || !isObject(node.properties)) continue;
+    let node: JsonValue | undefined = schema;
+    for (let hops = 0; isJsonObject(node) && typeof node.$ref === 'string' && hops < 8; hops++) {
+      const target = definitionNameOf(node.$ref);
+      node = target === undefined ? undefined : definitions[target];
+    }
+    if (!isJsonObject(node) || !isJsonObject(node.properties)) continue;
     const withDefault = Object.entries(node.properties)
-      .filter(([, p]) => isObject(p) && p.default !== undefined)
+      .filter(([, p]) => isJsonObject(p) && p.default !== undefined)
       .map(([key]) => key);
     if (withDefault.length > 0) fields.set(name, withDefault.sort());
   }
   return fields;
 }
-
-const isObject = (v: JsonValue | undefined): v is { [key: string]: JsonValue } =>
-  typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** The source of services.ts for services sorted by name. */
 export function emitServicesFile(
