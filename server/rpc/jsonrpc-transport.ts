@@ -137,8 +137,7 @@ interface Run {
  * the request with the same error object, and nothing runs.
  */
 export function registerJsonRpcTransport(app: FastifyInstance, options: JsonRpcTransportOptions): void {
-  const { registry, principals, maxDeadlineMs, observe, idempotency } = options;
-  const { maxResponseBytes } = options;
+  const { registry, principals, maxDeadlineMs, observe, idempotency, maxResponseBytes } = options;
 
   function answered(hasId: boolean, response: JsonRpcResponse): Message {
     return {
@@ -225,7 +224,7 @@ export function registerJsonRpcTransport(app: FastifyInstance, options: JsonRpcT
 
   /** Records the answer of message `run.next` (not advancing). */
   function place(run: Run, response: JsonRpcResponse | undefined): void {
-    const text = response === undefined ? undefined : JSON.stringify(response);
+    const text = textOf(response);
     run.responses[run.next] = text;
     if (text !== undefined) run.bytes += Buffer.byteLength(text);
   }
