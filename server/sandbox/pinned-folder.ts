@@ -4,10 +4,19 @@ import { promisify } from 'node:util';
 import { errnoOf } from '../errors/os-errors.js';
 
 const openAsync = promisify(fs.open);
-const { O_RDONLY, O_DIRECTORY, O_NOFOLLOW } = fs.constants;
+const { O_DIRECTORY, O_NOFOLLOW } = fs.constants;
+/**
+ * Linux's O_PATH (Node does not export it): a descriptor that names the
+ * folder without opening it for reading, so that a folder one may write in
+ * but not list (a drop box, mode 0733) can still be pinned; with O_RDONLY
+ * every call inside one failed with EACCES. Lookups through
+ * /proc/self/fd/<fd> work the same; listing the folder reopens it by that
+ * path, which needs read permission as before.
+ */
+const O_PATH = 0o10000000;
 
 /** open(2) flags of a pin: a folder, never a link in its last component. */
-const pinFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW;
+const pinFlags = O_PATH | O_DIRECTORY | O_NOFOLLOW;
 
 /**
  * A folder held open by a descriptor. Node has no openat(2), but on Linux a

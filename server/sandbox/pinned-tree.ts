@@ -31,8 +31,9 @@ export async function makeFolders(realRoot: string, real: string): Promise<void>
         const last = i === segs.length - 1;
         throw last && errnoOf(error) === 'ENOTDIR' ? osError('EEXIST', 'a file is there') : error;
       });
-      await folder.close();
-      folder = next;
+      const done = folder;
+      folder = next; // first: if closing `done` throws, `finally` closes `next`, not `done` again
+      await done.close();
     }
   } finally {
     await folder.close();
