@@ -91,8 +91,8 @@ function rootSegments(root: Sandbox, placed: PlacedEntry): string[] {
 
 /** The sandbox of an entry: the served root, or the folder its `root` names inside it (made if missing). */
 async function confinedSandbox(root: Sandbox, placed: PlacedEntry): Promise<Sandbox> {
-  const segments = rootSegments(root, placed);
   if (placed.entry.root === undefined) return root;
+  const segments = rootSegments(root, placed);
   try {
     return await root.within(segments);
   } catch (error) {
