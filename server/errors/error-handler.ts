@@ -96,9 +96,17 @@ export function sendJsonRpcError(reply: FastifyReply, error: RpcError): FastifyR
 const expectedServerCodes: ReadonlySet<string> = new Set(['deadline_exceeded', 'unavailable']);
 
 /**
+ * 4xx codes an operator wants to see: a request without valid credentials, or
+ * reaching for what its principal may not (a read-only token writing, a path
+ * out of the root). Logged at warn, so that a probe shows in the log.
+ */
+const refusalCodes: ReadonlySet<string> = new Set(['unauthenticated', 'permission_denied']);
+
+/**
  * Logs a request or call that failed with a 5xx: the expected ones (above) at
  * warn with their code and reason, any other (internal, unknown, data_loss)
- * at error with the thrown value and its stack. Nothing for 4xx.
+ * at error with the thrown value and its stack. Of 4xx, only refusals (above),
+ * at warn; the rest are the caller's to see.
  */
 export function logFailure(
   log: FastifyBaseLogger,
@@ -106,7 +114,13 @@ export function logFailure(
   rpcError: RpcError,
   fields: Record<string, unknown> = {},
 ): void {
-  if (rpcError.httpStatus < 500) return;
+  if (rpcError.httpStatus < 500) {
+    if (refusalCodes.has(rpcError.code)) {
+      const { code, reason, message } = rpcError;
+      log.warn({ ...fields, code, reason, message }, 'request refused');
+    }
+    return;
+  }
   if (expectedServerCodes.has(rpcError.code)) {
     const { code, reason, message } = rpcError;
     log.warn({ ...fields, code, reason, message }, 'request failed');
@@ -119,7 +133,7 @@ export function logFailure(
 export function registerErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const rpcError = toRpcError(error, request.routeOptions.bodyLimit);
-    logFailure(request.log, error, rpcError);
+    logFailure(request.log, error, rpcError, { remoteAddress: request.ip });
     if (request.routeOptions.config?.rpcMethod === 'jsonrpc') return sendJsonRpcError(reply, rpcError);
     return sendError(reply, rpcError);
   });

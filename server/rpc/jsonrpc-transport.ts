@@ -217,7 +217,7 @@ export function registerJsonRpcTransport(app: FastifyInstance, options: JsonRpcT
 
   function failed(run: Run, message: Message, ctx: CallContext, started: number, error: unknown): void {
     const rpcError = toRpcError(error);
-    logFailure(app.log, error, rpcError, { method: message.method?.fullName });
+    logFailure(app.log, error, rpcError, { method: message.method?.fullName, principal: ctx.principal });
     if (isFinal(rpcError)) run.final = true;
     settled(run, message, ctx, started, jsonRpcError(message.id, rpcError), rpcError.code);
   }
