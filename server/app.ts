@@ -11,6 +11,7 @@ import { Header } from '../common/headers.js';
 import { RpcError } from '../common/rpc-error.js';
 import type { ServiceDefinitions } from '../common/service-table.js';
 import { schemaBundle, services } from '../generated/index.js';
+import { registerAuthentication } from './auth/authenticate.js';
 import { Principals } from './auth/principals.js';
 import { type Clock, systemClock } from './clock/clock.js';
 import { registerDocs } from './docs/docs-plugin.js';
@@ -196,7 +197,7 @@ export async function buildServer(build: BuildOptions = {}): Promise<FastifyInst
     await app.register(rateLimit, {
       max: options.rateLimit,
       timeWindow: 1000,
-      keyGenerator: rateLimitKey(principals, options.tokens !== undefined),
+      keyGenerator: rateLimitKey(principals),
       allowList: (request) => !request.url.startsWith('/v1/') && !request.url.startsWith('/jsonrpc'),
       errorResponseBuilder: (_request, context) =>
         new RpcError({
@@ -207,6 +208,8 @@ export async function buildServer(build: BuildOptions = {}): Promise<FastifyInst
         }),
     });
   }
+
+  registerAuthentication(app, principals);
 
   const debugLogs = ['debug', 'trace'].includes(options.logLevel);
   app.addHook('onResponse', (request, reply, done) => {
@@ -295,9 +298,9 @@ export async function buildServer(build: BuildOptions = {}): Promise<FastifyInst
  * bucket). Without tokens, or with a missing or unknown token, the client's
  * address: a made-up header must not buy a fresh bucket either.
  */
-function rateLimitKey(principals: Principals, authenticated: boolean): (request: FastifyRequest) => string {
+function rateLimitKey(principals: Principals): (request: FastifyRequest) => string {
   return (request) => {
-    if (authenticated) {
+    if (principals.authenticates) {
       try {
         return `principal:${principals.resolve(request.headers.authorization).name}`;
       } catch {

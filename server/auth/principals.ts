@@ -172,6 +172,11 @@ export class Principals {
     return new Principals(byToken, anonymous);
   }
 
+  /** Whether requests must carry a token (a tokens file was given). */
+  get authenticates(): boolean {
+    return this.byToken !== undefined;
+  }
+
   /** The principal of an Authorization header value, or unauthenticated. */
   resolve(authorization: string | undefined): Principal {
     if (this.byToken === undefined) return this.anonymous;

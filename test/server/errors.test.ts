@@ -656,6 +656,21 @@ describe('authentication and authorization (tokens file)', () => {
     }
   });
 
+  it.each([
+    ['a body its method refuses', '/v1/Directories/Stat', JSON.stringify({ path: 7 })],
+    ['a body that is not JSON', '/v1/Directories/Stat', '{"path":'],
+    [
+      'a body over the body limit',
+      '/v1/Files/RemotePrint',
+      JSON.stringify({ handle: 'h', data: 'x'.repeat(2_000_000) }),
+    ],
+    ['a JSON-RPC body that is not JSON', '/jsonrpc', '[{'],
+  ])('answers 401 before looking at %s', async (_name, path, body) => {
+    const r = await s.send('POST', path, body, { 'content-type': 'application/json' });
+    expect(r.status).toBe(401);
+    expect(JSON.stringify(r.body)).toContain('missing_token');
+  });
+
   it('answers a JSON-RPC batch without a token with one unauthenticated error', async () => {
     const r = await s.jsonrpc([{ jsonrpc: '2.0', id: 1, method: 'Directories.Stat', params: { path: '/' } }]);
     expect(r.status).toBe(401);
