@@ -8,8 +8,10 @@ import { median } from '../stats.js';
 export interface GoalCheck {
   readonly goal: string;
   readonly measured: string;
-  /** undefined when the run did not measure it. */
+  /** undefined when the run did not measure it, or for a figure printed beside the goals. */
   readonly met: boolean | undefined;
+  /** A figure beside the goals, not one of the issue's goals: no verdict. */
+  readonly figure?: true;
 }
 
 const find = (rows: readonly ThroughputSummary[], variant: string, connections: number) =>
@@ -65,16 +67,21 @@ export function checkGoals(
     measured: overGrpc.length === 0 ? 'not measured' : paired(overGrpc, times),
     met: overGrpc.length === 0 ? undefined : median(overGrpc) >= 3,
   });
+  // Beside the two ratios of req/s (the issue's goals, grpc-js driven by its own client as the issue
+  // says), the same ratios of server CPU per call: what each server could serve on its core were
+  // its load generator free. grpc-js's client spends more of the other core than autocannon does.
   goals.push({
-    goal: 'the same vs bare Fastify on CPU cost (cap: 1e6 / CPU us per call)',
+    goal: 'figure: the same vs bare Fastify on server CPU per call',
     measured: keyed ? paired(pairedRatios(runs, 'bare', 'leasegate-keys', 32, cost), times) : 'not measured',
-    met: keyed ? keyed.capacityRatioToBare >= 1 : undefined,
+    met: undefined,
+    figure: true,
   });
   const grpcCost = pairedRatios(runs, 'grpc', 'leasegate-keys', 32, cost);
   goals.push({
-    goal: 'the same vs grpc-js on CPU cost',
+    goal: 'figure: the same vs grpc-js on server CPU per call',
     measured: grpcCost.length === 0 ? 'not measured' : paired(grpcCost, times),
-    met: grpcCost.length === 0 ? undefined : median(grpcCost) >= 3,
+    met: undefined,
+    figure: true,
   });
   const seq = sequential.find((s) => s.variant === 'client-fsync-never');
   goals.push({

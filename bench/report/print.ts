@@ -70,6 +70,10 @@ export function formatSequential(result: SequentialResult): string {
 export function formatGoals(goals: readonly GoalCheck[]): string {
   return renderTable(
     ['goal', 'measured', 'verdict'],
-    goals.map((g) => [g.goal, g.measured, g.met === undefined ? '-' : g.met ? 'MET' : 'NOT MET']),
+    goals.map((g) => [
+      g.goal,
+      g.measured,
+      g.figure ? '' : g.met === undefined ? '-' : g.met ? 'MET' : 'NOT MET',
+    ]),
   );
 }

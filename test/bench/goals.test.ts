@@ -64,4 +64,13 @@ describe('bench ratios between variants', () => {
     expect(grpc?.measured).toBe('1.95x (rounds 2.24 3.28 1.34 1.87 1.95)');
     expect(grpc?.met).toBe(false);
   });
+
+  it('prints the ratios of server CPU per call as figures beside the goals, without a verdict', () => {
+    const figures = checkGoals(runs, summariseThroughput(runs), []).filter((g) => g.figure);
+    expect(figures.map((g) => g.goal)).toEqual([
+      'figure: the same vs bare Fastify on server CPU per call',
+      'figure: the same vs grpc-js on server CPU per call',
+    ]);
+    expect(figures.every((g) => g.met === undefined && g.measured.endsWith(')'))).toBe(true);
+  });
 });
