@@ -20,6 +20,7 @@ import { registerErrorHandler, sendError, toRpcError } from './errors/error-hand
 import { HandleTable } from './handles/handle-table.js';
 import { MemoryIdempotencyStore } from './idempotency/memory-store.js';
 import type { IdempotencyStore } from './idempotency/store.js';
+import { sweepPeriodically } from './idempotency/sweeper.js';
 import { LeaseTable } from './leases/lease-table.js';
 import { Metrics } from './metrics/metrics.js';
 import { checkOptions, defaultServerOptions, type ServerOptions } from './options.js';
@@ -283,7 +284,9 @@ export async function buildServer(build: BuildOptions = {}): Promise<FastifyInst
   app.get('/', { schema: { hide: true } }, (_req, reply) => reply.redirect('/docs'));
 
   leases.start();
+  const stopSweeping = sweepPeriodically(idempotency);
   app.addHook('onClose', async () => {
+    stopSweeping();
     // The checkpoint first: it keeps the leases and handles that shutdown then closes in memory only.
     await redoLog
       ?.close()

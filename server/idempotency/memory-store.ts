@@ -38,6 +38,17 @@ export const recordOverheadBytes = 81;
 const sweepEvery = 1024;
 
 /**
+ * Most expired records one sweep drops. A first call after a quiet spell
+ * longer than the retention dropped every record at once: 570 ms for 10^6 in
+ * one begin(). 1024 drops take ~0.3 ms (median of ~1000 sweeps through 10^6
+ * expired records; the slowest were the GC's); the rest go with the next
+ * sweeps: one every {@link sweepEvery} new records, and the server's timer
+ * (sweeper.ts), which sweeps in slices until none is left. Eviction at the
+ * bounds has no budget: it drops as many as the record just added needs.
+ */
+export const sweepBudget = 1024;
+
+/**
  * A record in flight: created by `begin`, and the ticket it hands out, so
  * that completing or abandoning it needs no second lookup, and a late claim
  * never touches a newer record of the same key. On completion it moves into
@@ -174,7 +185,7 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
     const record = new InFlightRecord(scope, key, hash, fingerprint);
     this.running.add(record);
     this.bytes += recordBytes(scope, key, fingerprint, '');
-    if (++this.added >= sweepEvery || this.overBounds()) this.trim();
+    if (++this.added >= sweepEvery || this.overBounds()) this.trim(sweepBudget);
     return { state: 'run', ticket: record };
   }
 
@@ -200,7 +211,7 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
       at: this.now(),
     });
     this.wake(record);
-    if (this.overBounds()) this.trim();
+    if (this.overBounds()) this.trim(sweepBudget);
   }
 
   abandon(ticket: IdempotencyTicket): void {
@@ -233,6 +244,17 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
     if (done === undefined || this.isExpired(this.arena.timeOf(done), this.now())) return undefined;
     const entry = this.arena.read(done);
     return { fingerprint: entry.fingerprint, response: entry };
+  }
+
+  /**
+   * Drops expired records from the oldest, at most `limit`, and returns how
+   * many: one look when the oldest is live. For a timer (sweeper.ts), so that
+   * an idle server lets them go too.
+   */
+  sweep(limit: number = sweepBudget): number {
+    const before = this.expired;
+    this.trim(limit);
+    return this.expired - before;
   }
 
   /** Drops every expired completed record, wherever it is (the clock may have gone back meanwhile). */
@@ -279,7 +301,7 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
     if (this.isExpired(at, this.now())) return;
     this.arena.add({ scope, key, hash, fingerprint, ...response, at });
     this.bytes += recordBytes(scope, key, fingerprint, response.body);
-    if (this.overBounds()) this.trim();
+    if (this.overBounds()) this.trim(sweepBudget);
   }
 
   stats(): IdempotencyStoreStats {
@@ -320,18 +342,25 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
   }
 
   /**
-   * Drops completed records from the oldest: expired ones, and others while
-   * over a bound; stops at the first that is neither. Records complete in time
-   * order, so an expired record behind a live one (the clock went back) waits
-   * for `expire()` or a later sweep (it is never replayed meanwhile).
+   * Drops completed records from the oldest: any while over a bound, and then
+   * up to `limit` expired ones; stops at the first that is neither. Records
+   * complete in time order, so an expired record behind a live one (the clock
+   * went back) waits for `expire()` or a later sweep (it is never replayed
+   * meanwhile).
    */
-  private trim(): void {
+  private trim(limit: number): void {
     this.added = 0;
     const now = this.now();
+    let spare = limit;
     for (let ref = this.arena.oldest(); ref !== undefined; ref = this.arena.oldest()) {
-      if (this.isExpired(this.arena.timeOf(ref), now)) this.expired++;
-      else if (this.overBounds()) this.evicted++;
-      else return;
+      const expired = this.isExpired(this.arena.timeOf(ref), now);
+      if (this.overBounds()) {
+        if (expired) this.expired++;
+        else this.evicted++;
+      } else if (expired && spare > 0) {
+        spare--;
+        this.expired++;
+      } else return;
       this.dropCompleted(ref);
     }
   }

@@ -74,6 +74,13 @@ export interface IdempotencyStore {
   ): IdempotencyRecordView | undefined | Promise<IdempotencyRecordView | undefined>;
   /** Drops every completed record whose retention has run out; returns how many. */
   expire(): number | Promise<number>;
+  /**
+   * Drops at most `limit` expired records, oldest first, and returns how many
+   * (fewer than `limit`: none left to drop). The server calls it once a
+   * second, and again at once while it returns `limit`. Optional: a store
+   * without it expires records its own way.
+   */
+  sweep?(limit: number): number;
   /** Current counters. */
   stats(): IdempotencyStoreStats;
 }

@@ -80,6 +80,10 @@ export class DurableIdempotencyStore implements IdempotencyStore {
     return this.inner.expire();
   }
 
+  sweep(limit: number): number {
+    return this.inner.sweep(limit);
+  }
+
   stats(): IdempotencyStoreStats {
     return this.inner.stats();
   }

@@ -1,7 +1,12 @@
 /** The in-memory idempotency store on a manual clock: states, retention and the bounds policy. */
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../server/clock/clock.js';
-import { keyHash, MemoryIdempotencyStore, recordBytes } from '../../server/idempotency/memory-store.js';
+import {
+  keyHash,
+  MemoryIdempotencyStore,
+  recordBytes,
+  sweepBudget,
+} from '../../server/idempotency/memory-store.js';
 import type { BeginOutcome, IdempotencyTicket, StoredResponse } from '../../server/idempotency/store.js';
 
 const day = 86_400_000;
@@ -270,5 +275,42 @@ describe('MemoryIdempotencyStore with some keys made to collide', () => {
     expect(store.get('alice', 'a1')).toBeUndefined();
     expect(store.get('mallory', 'm1')).toBeDefined();
     expect(store.stats()).toMatchObject({ entries: 3, evicted: 2 });
+  });
+});
+
+describe('dropping expired records in slices', () => {
+  /** A store holding `n` records, all expired by the clock's advance. */
+  function expiredStore(n: number) {
+    const { clock, store } = makeStore({ retentionMs: 1_000, maxEntries: 100_000, maxBytes: 1e9 }, undefined);
+    for (let i = 0; i < n; i++) stored(store, `old-${i}`);
+    clock.advance(1_000);
+    return { clock, store };
+  }
+
+  it('drops at most sweepBudget of them in the call that finds them, however many there are', () => {
+    const n = sweepBudget * 3 + 10;
+    const { store } = expiredStore(n);
+    // Enough new records to reach a sweep (one every 1024 new records).
+    for (let i = 0; i < 1_024; i++) stored(store, `new-${i}`);
+    expect(store.stats().expired).toBe(sweepBudget);
+    expect(store.stats().entries).toBe(n - sweepBudget + 1_024);
+    // None is replayed meanwhile: an expired record is checked on lookup.
+    expect(store.get('p', 'old-0')).toBeUndefined();
+    expect(store.get('p', `old-${n - 1}`)).toBeUndefined();
+  });
+
+  it('sweep(limit) drops up to limit from the oldest, and stops at a live record', () => {
+    const n = 10;
+    const { clock, store } = expiredStore(n);
+    stored(store, 'live');
+    expect(store.sweep(4)).toBe(4);
+    expect(store.sweep(4)).toBe(4);
+    expect(store.sweep(4)).toBe(2);
+    expect(store.sweep(4)).toBe(0);
+    expect(store.stats()).toMatchObject({ entries: 1, expired: n, evicted: 0 });
+    expect(store.get('p', 'live')).toBeDefined();
+    clock.advance(1_000);
+    expect(store.sweep(4)).toBe(1);
+    expect(store.stats().entries).toBe(0);
   });
 });

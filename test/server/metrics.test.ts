@@ -111,4 +111,24 @@ describe('/metrics', () => {
     expect(sample(after, 'leasegate_idempotency_evicted_total')).toBe(0);
     expect(sample(after, 'leasegate_idempotency_expired_total')).toBe(0);
   });
+
+  it('lets expired idempotency records go while no calls come (a sweep once a second)', async () => {
+    const short = await startTestServer({ idempotencyRetentionMs: 1_000 });
+    try {
+      for (const key of ['idle-1', 'idle-2', 'idle-3'])
+        await short.ok('http', 'Directories.MakeDirectory', { path: key }, { 'idempotency-key': key });
+      const read = async () => (await short.send('GET', '/metrics')).text;
+      expect(sample(await read(), 'leasegate_idempotency_records')).toBe(3);
+      // No call after these: only the server's own timer can drop them (retention 1 s, a sweep a second).
+      await expect
+        .poll(async () => sample(await read(), 'leasegate_idempotency_records'), {
+          timeout: 5_000,
+          interval: 200,
+        })
+        .toBe(0);
+      expect(sample(await read(), 'leasegate_idempotency_expired_total')).toBe(3);
+    } finally {
+      await short.close();
+    }
+  });
 });
