@@ -10,6 +10,7 @@ import { inPinnedParent, isPinning, type PinnedFolder, pinFolder } from '../sand
 import { makeFolders, removeTree } from '../sandbox/pinned-tree.js';
 import { outsideRoot } from '../sandbox/sandbox.js';
 import { assertWritable } from './access.js';
+import { folderVersion, indexAfter, ListingCache } from './listing-cache.js';
 
 /**
  * Page tokens: the last name of the previous page and the folder's path, signed
@@ -42,6 +43,31 @@ const decodeToken = (folder: string, token: string): string => {
 };
 
 const byName = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/**
+ * The folder's names in name order: kept in `cache` for the next pages when
+ * more than `keepOver` (another page follows), so that paging through a folder
+ * of n names reads and sorts it once, not n/pageSize times. The key holds the
+ * caller and its root, so no one is served a listing another caller read.
+ * OS errors are thrown for the caller to map.
+ */
+async function sortedNames(
+  cache: ListingCache,
+  ctx: CallContext,
+  folder: PinnedFolder,
+  real: string,
+  keepOver: number,
+): Promise<readonly string[]> {
+  const key = `${ctx.principal}\0${ctx.sandbox.realRoot}\0${real}`;
+  // Taken before the stat: the cache compares it with when the folder last changed.
+  const readAt = Date.now();
+  const version = await folderVersion(folder.self);
+  const kept = cache.get(key, version);
+  if (kept !== undefined) return kept;
+  const names = (await fsp.readdir(folder.self)).sort(byName);
+  if (names.length > keepOver) cache.put(key, version, readAt, names);
+  return names;
+}
 
 /**
  * MakeDirectory without `parents` under a folder that does not exist (ENOENT
@@ -108,6 +134,7 @@ async function entryFacts(
 export function directoriesService(
   log: DurabilityLog = noDurabilityLog,
 ): DirectoriesImplementation<CallContext> {
+  const listings = new ListingCache();
   return {
     async makeDirectory(request, ctx) {
       assertWritable(ctx);
@@ -143,14 +170,11 @@ export function directoriesService(
         throw fromOsError(error, dir.display, 'path');
       });
       try {
-        const names = await fsp.readdir(folder.self).catch((error: unknown) => {
+        const names = await sortedNames(listings, ctx, folder, dir.abs, pageSize).catch((error: unknown) => {
           throw fromOsError(error, dir.display, 'path');
         });
-        names.sort(byName);
-        let start = 0;
-        if (after !== undefined) {
-          while (start < names.length && byName(names[start] as string, after) <= 0) start++;
-        }
+        // The token holds the last name sent: the page starts after it in the names as they are now.
+        const start = after === undefined ? 0 : indexAfter(names, after);
         const page = names.slice(start, start + pageSize);
         const entries: DirectoryEntry[] = [];
         for (const name of page) {
