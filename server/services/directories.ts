@@ -13,10 +13,12 @@ import { assertWritable } from './access.js';
 import { folderVersion, indexAfter, ListingCache } from './listing-cache.js';
 
 /**
- * Page tokens: the last name of the previous page and the folder's path, signed
- * with this server's key, so that a token the server did not issue (a forged
- * name, or one from another folder) is refused. The key is drawn at start:
- * a token outlives neither a restart nor its folder.
+ * Page tokens: the last name of the previous page, signed with this server's
+ * key together with the folder's real path, so that a token the server did
+ * not issue (a forged name, or one from another folder) is refused. The real
+ * path, not the client's: principals confined to different roots each have a
+ * "/big", which are different folders. The key is drawn at start: a token
+ * outlives neither a restart nor its folder.
  */
 const tokenKey = randomBytes(32);
 const tokenMac = (folder: string, name: string): string =>
@@ -164,7 +166,7 @@ export function directoriesService(
     async listDirectory(request, ctx) {
       const dir = await ctx.sandbox.resolve(request.path);
       const pageSize = request.pageSize ?? 100;
-      const after = request.pageToken === undefined ? undefined : decodeToken(dir.display, request.pageToken);
+      const after = request.pageToken === undefined ? undefined : decodeToken(dir.abs, request.pageToken);
       // Pinned at its real path: its entries are looked up in it, whatever is swapped above it meanwhile.
       const folder = await pinFolder(dir.abs).catch((error: unknown) => {
         throw fromOsError(error, dir.display, 'path');
@@ -183,7 +185,7 @@ export function directoriesService(
         }
         const last = page[page.length - 1];
         const more = start + pageSize < names.length && last !== undefined;
-        return more ? { entries, nextPageToken: encodeToken(dir.display, last) } : { entries };
+        return more ? { entries, nextPageToken: encodeToken(dir.abs, last) } : { entries };
       } finally {
         await folder.close();
       }

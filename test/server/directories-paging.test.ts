@@ -144,4 +144,10 @@ describe.each(transports)('ListDirectory paging over %s', (t) => {
     }
     expect(listings.map((l) => l.names)).toEqual([sorted(aliceNames), sorted(bobNames)]);
   });
+
+  it('refuses on one principal\'s "/big" a page token issued for another\'s', async () => {
+    const { nextPageToken } = await page(t, alice, '/big', 10);
+    const r = await s.call(t, 'Directories.ListDirectory', { path: '/big', pageToken: nextPageToken }, bob);
+    expect([r.code, r.reason, r.field]).toEqual(['invalid_argument', 'invalid_page_token', 'pageToken']);
+  });
 });
