@@ -1,7 +1,7 @@
 /**
  * Retries of one call: exponential backoff with full jitter (gRPC's policy
  * shape), Retry-After honoured, bounded by attempts, by the call's overall
- * deadline and by the shared throttle. Retrying is safe for every call the
+ * deadline and by the shared throttle (which a Retry-After does not touch). Retrying is safe for every call the
  * client makes: idempotent methods by their nature, the others because they
  * carry one Idempotency-Key across attempts and the server replays.
  */
@@ -79,9 +79,13 @@ export class Retrier {
         this.#throttle?.onSuccess();
         throw error;
       }
-      if (verdict === 'retry') this.#throttle?.onFailure();
+      // A server that says when to come back (Retry-After > 0: rate limited, shutting down) is
+      // answering, and coming back when it says is no retry storm: the throttle neither counts
+      // nor stops it. Rate limited 40 calls at 5/s lost 26 to the throttle.
+      const throttled = verdict === 'retry' && !((error.retryAfterSeconds ?? 0) > 0);
+      if (throttled) this.#throttle?.onFailure();
       if (n >= this.#policy.maxAttempts) throw error;
-      if (verdict === 'retry' && this.#throttle && !this.#throttle.allowsRetry()) throw error;
+      if (throttled && this.#throttle && !this.#throttle.allowsRetry()) throw error;
       const delay = this.delayMs(n, error);
       if (delay >= deadline.remainingMs()) throw error;
       await deadline.sleep(delay);

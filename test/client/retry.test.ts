@@ -328,6 +328,21 @@ describe('retry throttling', () => {
     expect(server.seen.length - before).toBe(2); // 7 → 6: one retry allowed, 6 → 5: no more
   });
 
+  it('neither counts nor stops retries that a Retry-After asked for (rate limited, shutting down)', async () => {
+    // Each call's first attempt is refused with Retry-After: 1, its second answered.
+    const { server, client } = await setup(
+      (n) => (n <= 3 ? { ...unavailable, headers: { 'retry-after': '1' } } : ok),
+      {
+        retry: { ...fast, throttle: { maxTokens: 2, tokenRatio: 0.1 } },
+      },
+    );
+    // With a bucket of 2 a single counted failure (2 → 1, at half) would stop every retry.
+    const calls = [1, 2, 3].map(() => client.echo.get({ value: 'x' }));
+    await expect(Promise.all(calls)).resolves.toEqual([{ ok: true }, { ok: true }, { ok: true }]);
+    expect(server.seen).toHaveLength(6);
+    expect((server.seen[3]?.at ?? 0) - (server.seen[0]?.at ?? 0)).toBeGreaterThan(900);
+  });
+
   it('counts retryable failures against the bucket and refunds replies', () => {
     const throttle = new RetryThrottle({ maxTokens: 10, tokenRatio: 0.5 });
     for (let i = 0; i < 5; i++) throttle.onFailure();
