@@ -1,4 +1,14 @@
 import { describe, expectTypeOf, it } from 'vitest';
+// The flagship services' message types come with the client (a program must be able to name them).
+import type {
+  FilesClient,
+  KeepAliveResponse,
+  Lease,
+  ListDirectoryRequest,
+  RemoteOpenRequest,
+  RemoteOpenResponse,
+  RemotePrintResponse,
+} from '../../client/index.js';
 import {
   type CallOptions,
   type ClientBase,
@@ -9,14 +19,6 @@ import {
   openHandle,
   type RemoteHandle,
 } from '../../client/index.js';
-import type {
-  KeepAliveResponse,
-  Lease,
-  ListDirectoryRequest,
-  RemoteOpenRequest,
-  RemoteOpenResponse,
-  RemotePrintResponse,
-} from '../../generated/index.js';
 
 declare const client: LeasegateClient;
 
@@ -97,5 +99,11 @@ describe('the typed client', () => {
     expectTypeOf<RemoteHandle>().toExtend<AsyncDisposable>();
     expectTypeOf<RemoteHandle['lease']>().toEqualTypeOf<Lease>();
     expectTypeOf<RemoteHandle['print']>().returns.resolves.toEqualTypeOf<RemotePrintResponse>();
+  });
+});
+
+describe('the types the client package exports', () => {
+  it('names the services a LeasegateClient holds', () => {
+    expectTypeOf(client.files).toExtend<FilesClient<CallOptions>>();
   });
 });

@@ -278,6 +278,14 @@ describe('retries', () => {
     expect(server.seen).toHaveLength(1);
   });
 
+  it('refuses a timeoutMs that is not a number (NaN meant no deadline at all) without sending it', async () => {
+    const { server, client } = await setup(() => ok);
+    await expect(client.echo.get({ value: 'x' }, { timeoutMs: Number.NaN })).rejects.toThrow(
+      'timeoutMs must be a number of ms, got NaN',
+    );
+    expect(server.seen).toHaveLength(0);
+  });
+
   it('fails a call on an already aborted signal without sending it', async () => {
     const { server, client } = await setup(() => ok);
     await expect(client.echo.get({ value: 'x' }, { signal: AbortSignal.abort() })).rejects.toMatchObject({
