@@ -54,11 +54,16 @@ export function canceledError(reason?: unknown): RpcError {
   return new RpcError({ code: 'canceled', message: 'call canceled by the caller', cause: reason });
 }
 
-/** `deadline_exceeded`: the call's overall budget ran out on the client side. */
+/**
+ * `deadline_exceeded`: the call's overall budget ran out on the client side;
+ * reason `client_deadline` tells it from the server's own 504s
+ * (deadline_passed_before_start / while_running).
+ */
 export function deadlineError(timeoutMs: number, cause?: unknown): RpcError {
   return new RpcError({
     code: 'deadline_exceeded',
-    message: `deadline of ${timeoutMs} ms exceeded`,
+    message: `deadline of ${Math.round(timeoutMs)} ms exceeded`,
+    reason: 'client_deadline',
     ...(cause === undefined ? {} : { cause }),
   });
 }

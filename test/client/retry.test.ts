@@ -248,8 +248,10 @@ describe('retries', () => {
   it('ends a call that outlives timeoutMs with deadline_exceeded, across attempts', async () => {
     const { client } = await setup(() => 'hang');
     const started = performance.now();
-    await expect(client.echo.get({ value: 'x' }, { timeoutMs: 200 })).rejects.toMatchObject({
+    await expect(client.echo.get({ value: 'x' }, { timeoutMs: 200.4 })).rejects.toMatchObject({
       code: 'deadline_exceeded',
+      reason: 'client_deadline',
+      message: 'deadline of 200 ms exceeded',
       httpStatus: 504,
     });
     expect(performance.now() - started).toBeLessThan(1_000);
