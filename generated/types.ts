@@ -2,18 +2,26 @@
 
 /**
  * A path relative to the served root; a leading '/' means the root. It may not leave the root.
+ *
+ * From 1 to 4096 characters.
  */
 export type Path = string;
 /**
  * An open file handle returned by Files.RemoteOpen.
+ *
+ * From 1 to 128 characters.
  */
 export type HandleId = string;
 /**
  * A lease id returned by Leases.Grant or Files.RemoteOpen.
+ *
+ * From 1 to 128 characters.
  */
 export type LeaseId = string;
 /**
  * How `data` is encoded: UTF-8 text or base64 bytes.
+ *
+ * @defaultValue "utf8"
  */
 export type Encoding = 'utf8' | 'base64';
 
@@ -27,6 +35,8 @@ export interface Lease {
   leaseId: string;
   /**
    * Time to live granted, in milliseconds, after clamping to the server's limits.
+   *
+   * At least 0.
    */
   ttlMs: number;
   /**
@@ -41,6 +51,8 @@ export interface MakeDirectoryRequest {
   path: Path;
   /**
    * Also create missing parent directories (like mkdir -p); an existing directory is then not an error.
+   *
+   * @defaultValue false
    */
   parents?: boolean;
 }
@@ -62,6 +74,8 @@ export interface DirectoryEntry {
   isDirectory: boolean;
   /**
    * Size in bytes (0 for directories).
+   *
+   * At least 0.
    */
   size: number;
   /**
@@ -76,10 +90,15 @@ export interface ListDirectoryRequest {
   path: Path;
   /**
    * Most entries to return in this page.
+   *
+   * From 1 to 1000.
+   * @defaultValue 100
    */
   pageSize?: number;
   /**
    * nextPageToken of the previous page; omit for the first page.
+   *
+   * At most 4200 characters.
    */
   pageToken?: string;
 }
@@ -112,6 +131,8 @@ export interface StatResponse {
   isDirectory: boolean;
   /**
    * Size in bytes (0 for directories).
+   *
+   * At least 0.
    */
   size: number;
   /**
@@ -126,6 +147,8 @@ export interface RemoveRequest {
   path: Path;
   /**
    * Remove a directory and everything below it.
+   *
+   * @defaultValue false
    */
   recursive?: boolean;
 }
@@ -144,14 +167,20 @@ export interface RemoteOpenRequest {
   mode: 'read' | 'write' | 'append';
   /**
    * Create the file if it does not exist (write and append only).
+   *
+   * @defaultValue false
    */
   create?: boolean;
   /**
    * With create: fail with already_exists if the file exists.
+   *
+   * @defaultValue false
    */
   exclusive?: boolean;
   /**
    * Empty the file on open (write mode only).
+   *
+   * @defaultValue false
    */
   truncate?: boolean;
   /**
@@ -160,6 +189,8 @@ export interface RemoteOpenRequest {
   leaseId?: LeaseId;
   /**
    * TTL of the new lease in ms (clamped to the server's limits); ignored with leaseId.
+   *
+   * From 1 to 9007199254740991.
    */
   leaseTtlMs?: number;
 }
@@ -177,11 +208,15 @@ export interface RemotePrintRequest {
   handle: HandleId;
   /**
    * The bytes to write, encoded as `encoding` says.
+   *
+   * At most 16777216 characters.
    */
   data: string;
   encoding?: Encoding;
   /**
    * Per-handle sequence number (1, 2, 3, ...): the server applies only last+1, so a delayed or repeated print can neither land twice nor out of order.
+   *
+   * From 1 to 9007199254740991.
    */
   seq?: number;
 }
@@ -191,14 +226,20 @@ export interface RemotePrintRequest {
 export interface RemotePrintResponse {
   /**
    * Bytes written.
+   *
+   * At least 0.
    */
   bytesWritten: number;
   /**
    * File offset the data was written at.
+   *
+   * At least 0.
    */
   offset: number;
   /**
    * Sequence number of this print on its handle.
+   *
+   * At least 1.
    */
   seq: number;
 }
@@ -209,10 +250,15 @@ export interface RemoteReadRequest {
   handle: HandleId;
   /**
    * Read at this offset (retry-safe); omit to read at the handle's position and advance it.
+   *
+   * From 0 to 9007199254740991.
    */
   offset?: number;
   /**
    * Most bytes to read.
+   *
+   * From 1 to 1048576.
+   * @defaultValue 65536
    */
   length?: number;
   encoding?: Encoding;
@@ -228,6 +274,8 @@ export interface RemoteReadResponse {
   encoding: Encoding;
   /**
    * Offset the data was read from.
+   *
+   * At least 0.
    */
   offset: number;
   /**
@@ -251,6 +299,8 @@ export interface RemoteCloseResponse {}
 export interface GrantRequest {
   /**
    * Requested time to live in ms; clamped to the server's limits. Default: the server's default TTL.
+   *
+   * From 1 to 9007199254740991.
    */
   ttlMs?: number;
 }
@@ -285,6 +335,8 @@ export interface TimeToLiveResponse {
   lease: Lease;
   /**
    * Milliseconds left before expiry.
+   *
+   * At least 0.
    */
   remainingMs: number;
   /**

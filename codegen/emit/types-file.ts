@@ -26,14 +26,38 @@ export function typesCompilerInput(definitions: Readonly<Record<string, JsonObje
     const copy = transformSchema(schema, (node, pointer) => {
       const { title: _title, ...rest } = node;
       const target = typeof rest.$ref === 'string' ? definitionNameOf(rest.$ref) : undefined;
-      const { $ref: _ref, ...withoutRef } = rest;
-      const result: JsonObject = target === undefined ? rest : { ...withoutRef, tsType: target };
+      const described = withLimits(rest);
+      const { $ref: _ref, ...withoutRef } = described;
+      const result: JsonObject = target === undefined ? described : { ...withoutRef, tsType: target };
       // The definition itself: named by its key. Other titles would declare extra types.
       return pointer === '' ? { title: name, ...result } : result;
     });
     prepared[name] = copy;
   }
   return { title: rootName, type: 'object', additionalProperties: false, definitions: prepared };
+}
+
+/**
+ * A described node's description with what its schema allows that the type
+ * cannot say (bounds, lengths) and its default as TSDoc's `@defaultValue`, so
+ * that an editor shows them beside the field: a caller saw `pageSize?: number`
+ * and nothing of 1..1000 or of the 100 it gets when leaving it out.
+ */
+function withLimits(node: JsonObject): JsonObject {
+  if (typeof node.description !== 'string') return node;
+  const notes: string[] = [];
+  const range = (low: unknown, high: unknown, unit: string) => {
+    const has = (v: unknown) => typeof v === 'number';
+    if (has(low) && has(high)) notes.push(`From ${low} to ${high}${unit}.`);
+    else if (has(low)) notes.push(`At least ${low}${unit}.`);
+    else if (has(high)) notes.push(`At most ${high}${unit}.`);
+  };
+  range(node.minimum, node.maximum, '');
+  range(node.minLength, node.maxLength, ' characters');
+  range(node.minItems, node.maxItems, ' items');
+  if (node.default !== undefined) notes.push(`@defaultValue ${JSON.stringify(node.default)}`);
+  if (notes.length === 0) return node;
+  return { ...node, description: `${node.description}\n\n${notes.join('\n')}` };
 }
 
 /** The source of types.ts: one exported interface or type per definition, TSDoc from descriptions. */

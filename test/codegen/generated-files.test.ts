@@ -60,6 +60,17 @@ describe('the generated files', () => {
   });
 });
 
+describe('types.ts', () => {
+  it('shows bounds and defaults the type cannot say in the TSDoc beside the field', async () => {
+    const types = await readFile(join(repoRoot, 'generated/types.ts'), 'utf8');
+    const pageSize = /\/\*\*((?:(?!\*\/)[\s\S])*)\*\/\n\s*pageSize\?: number;/.exec(types)?.[1] ?? '';
+    expect(pageSize).toContain('Most entries to return in this page.');
+    expect(pageSize).toContain('From 1 to 1000.');
+    expect(pageSize).toContain('@defaultValue 100');
+    expect(types).toMatch(/From 1 to 4096 characters\.\n \*\/\nexport type Path = string;/);
+  });
+});
+
 describe('the documents a server builds from the generated tables', () => {
   const defs = { services, schemas: schemaBundle };
 
