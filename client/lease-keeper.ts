@@ -4,8 +4,18 @@
  * TTL/3 with jitter, on unref'd timers so it never holds the process open.
  * It stops for a lease when the user revokes it, when the last handle of a
  * lease that RemoteOpen made for that handle alone is closed, when the server
- * says the lease is gone (reported to `onLost`), and on `close()`, which also
- * revokes what is still held, best effort.
+ * says the lease is gone (reported to `onLost` with the server's error), and
+ * on `close()`, which also revokes what is still held, best effort.
+ *
+ * The client's own estimate of the expiry never ends a lease: a server restarted
+ * from its state directory brings leases back with a grace of one TTL from
+ * the restart, so a lease past its local expiry may well be alive. Every
+ * KeepAlive goes to the server with a real budget, failed ones are retried
+ * with backoff, and a lease the server cannot be reached about is given up
+ * (`unavailable`, reason `keep_alive_failed`, the last error as cause) only
+ * once no server could still hold it: when a KeepAlive sent one TTL past its
+ * local expiry and one TTL past the first failure fails too (the second span
+ * matters after the process was paused).
  */
 import { RpcError } from '../common/rpc-error.js';
 import type { MethodDescriptor, ServiceDescriptor } from '../common/service-table.js';
@@ -23,8 +33,14 @@ interface WireLease {
 interface TrackedLease {
   readonly leaseId: string;
   ttlMs: number;
-  /** Local (monotonic) time the lease runs out unless renewed. */
+  /** Local (monotonic) time by which the server ends the lease unless it is renewed (or the server restarts). */
   expiresAt: number;
+  /** Local time the first of the KeepAlives failing in a row failed; undefined while they succeed. */
+  failingSince: number | undefined;
+  /** KeepAlives failed in a row (sets the backoff). */
+  failures: number;
+  /** A keeper KeepAlive is in flight. */
+  renewing: boolean;
   /** Handles opened under it by this client. */
   readonly handles: Set<string>;
   /** Made by RemoteOpen for one handle: it ends with its last handle. */
@@ -47,13 +63,42 @@ export interface LeaseKeeperParts {
   readonly random?: () => number;
 }
 
-/** Errors by which the server says a lease (or a handle's lease) no longer exists. */
+/**
+ * A KeepAlive made by the keeper: its budget across the caller's retries is a third of the TTL,
+ * but at least `minMs`, so that it reaches a slow or just restarted server (an overdue KeepAlive
+ * used to get 1 ms and never left the client), and at most `maxMs`.
+ */
+const keepAliveBudget = { fraction: 1 / 3, minMs: 500, maxMs: 10_000 } as const;
+/**
+ * Bound of the delay before the first retry of a failed keeper KeepAlive; it doubles with each
+ * failure, up to the renewal period.
+ */
+const keepAliveRetryInitialMs = 200;
+
+/**
+ * Errors by which the server says a lease (or a handle's lease) no longer exists: lease_expired,
+ * lease_revoked, or a not_found that names the lease or handle (a bare 404, from a proxy say, does not).
+ */
 export function isLeaseGone(error: RpcError): boolean {
-  if (error.code === 'not_found') return true;
+  if (error.code === 'not_found')
+    return error.reason === 'lease_not_found' || error.reason === 'handle_not_found';
   return (
     error.code === 'failed_precondition' &&
     (error.reason === 'lease_expired' || error.reason === 'lease_revoked')
   );
+}
+
+/** The error of a lease given up because no KeepAlive got through for longer than any server could hold it. */
+function keepAliveFailedError(tracked: TrackedLease, failingForMs: number, cause: RpcError): RpcError {
+  return new RpcError({
+    code: 'unavailable',
+    reason: 'keep_alive_failed',
+    message:
+      `gave up lease ${tracked.leaseId}: its KeepAlives failed for ${Math.round(failingForMs)} ms, ` +
+      `past the time any server could still hold it (one TTL, ${tracked.ttlMs} ms, after its expiry ` +
+      `or after a restart); last error: ${cause.message}`,
+    cause,
+  });
 }
 
 function isWireLease(value: unknown): value is WireLease {
@@ -94,6 +139,9 @@ export class LeaseKeeper {
         leaseId: lease.leaseId,
         ttlMs: lease.ttlMs,
         expiresAt: monotonicNow() + lease.ttlMs,
+        failingSince: undefined,
+        failures: 0,
+        renewing: false,
         handles: new Set(),
         handleOnly,
         timer: undefined,
@@ -146,33 +194,81 @@ export class LeaseKeeper {
     this.#parts.onLost(tracked.leaseId, error);
   }
 
+  /** The budget of a keeper KeepAlive (see keepAliveBudget). */
+  #budget(ttlMs: number): number {
+    const { fraction, minMs, maxMs } = keepAliveBudget;
+    return Math.min(maxMs, Math.max(minMs, ttlMs * fraction));
+  }
+
+  /**
+   * The delay before the next try after `failures` failed KeepAlives in a row: between half and
+   * all of a bound that doubles from keepAliveRetryInitialMs up to the renewal period.
+   */
+  #retryDelay(tracked: TrackedLease): number {
+    const bound = Math.min(
+      tracked.ttlMs * clientDefaults.keepAliveFraction,
+      keepAliveRetryInitialMs * 2 ** Math.min(tracked.failures - 1, 30),
+    );
+    return bound * (0.5 + 0.5 * this.#random());
+  }
+
   async #renew(tracked: TrackedLease): Promise<void> {
     tracked.timer = undefined;
+    // One keeper KeepAlive per lease at a time (a manual KeepAlive may have scheduled another):
+    // the one in flight reschedules.
+    if (tracked.renewing) return;
+    tracked.renewing = true;
     const target: CallTarget = { service: this.#parts.leases, method: this.#keepAliveMethod };
-    const budget = Math.max(1, tracked.expiresAt - monotonicNow());
+    const sentAt = monotonicNow();
+    let response: { lease?: unknown };
     try {
-      const response = (await this.#parts.call(
+      response = (await this.#parts.call(
         target,
         { leaseId: tracked.leaseId },
-        { timeoutMs: budget },
-      )) as {
-        lease?: unknown;
-      };
-      if (this.#leases.get(tracked.leaseId) !== tracked) return;
-      if (isWireLease(response.lease)) tracked.ttlMs = response.lease.ttlMs;
-      tracked.expiresAt = monotonicNow() + tracked.ttlMs;
-      this.#schedule(tracked, this.#period(tracked.ttlMs));
+        { timeoutMs: this.#budget(tracked.ttlMs) },
+      )) as { lease?: unknown };
     } catch (thrown) {
-      const error = RpcError.from(thrown);
-      if (this.#closed || this.#leases.get(tracked.leaseId) !== tracked) return;
-      const left = tracked.expiresAt - monotonicNow();
-      if (isLeaseGone(error) || left <= 0) {
-        this.#lost(tracked, error);
-        return;
-      }
-      // The server did not answer in time: try again while the lease may still be alive.
-      this.#schedule(tracked, Math.min(this.#period(tracked.ttlMs), left / 2));
+      tracked.renewing = false;
+      this.#renewFailed(tracked, RpcError.from(thrown), sentAt);
+      return;
     }
+    tracked.renewing = false;
+    if (this.#leases.get(tracked.leaseId) !== tracked) return;
+    this.#renewed(tracked, response.lease);
+  }
+
+  /** The server renewed the lease: the next renewal is due a period from now. */
+  #renewed(tracked: TrackedLease, lease: unknown): void {
+    if (isWireLease(lease)) tracked.ttlMs = lease.ttlMs;
+    tracked.expiresAt = monotonicNow() + tracked.ttlMs;
+    tracked.failingSince = undefined;
+    tracked.failures = 0;
+    this.#schedule(tracked, this.#period(tracked.ttlMs));
+  }
+
+  /**
+   * A KeepAlive failed. The lease is lost if the server says it is gone; otherwise the server
+   * may still hold it (slow, unreachable for now, or restarted and holding it for one more TTL),
+   * so the keeper tries again with backoff. It gives up only when a KeepAlive sent one TTL past
+   * both the lease's local expiry and the first failure fails too: counted from the first
+   * failure, not from the send, so that a process paused with a KeepAlive in flight asks again.
+   */
+  #renewFailed(tracked: TrackedLease, error: RpcError, sentAt: number): void {
+    if (this.#closed || this.#leases.get(tracked.leaseId) !== tracked) return;
+    if (isLeaseGone(error)) {
+      this.#lost(tracked, error);
+      return;
+    }
+    const now = monotonicNow();
+    tracked.failingSince ??= now;
+    tracked.failures++;
+    const giveUpAt = Math.max(tracked.expiresAt, tracked.failingSince) + tracked.ttlMs;
+    if (sentAt >= giveUpAt) {
+      this.#lost(tracked, keepAliveFailedError(tracked, now - tracked.failingSince, error));
+      return;
+    }
+    // The last try goes out at the give-up time.
+    this.#schedule(tracked, Math.min(this.#retryDelay(tracked), giveUpAt - now));
   }
 
   /** Learns from a call's outcome: leases made by RemoteOpen and Grant, closes, revokes, lost handles. */
@@ -189,6 +285,11 @@ export class LeaseKeeper {
     } catch (thrown) {
       const leaseId = typeof handle === 'string' ? this.#handleLease.get(handle) : undefined;
       const tracked = leaseId === undefined ? undefined : this.#leases.get(leaseId);
+      // The user's own KeepAlive or TimeToLive of a kept lease hears it too when the server says it is gone.
+      const asked =
+        service.name === this.#parts.leases.name
+          ? this.#leases.get((request as { leaseId?: string }).leaseId as string)
+          : undefined;
       if (
         thrown instanceof RpcError &&
         tracked &&
@@ -196,6 +297,8 @@ export class LeaseKeeper {
         isLeaseGone(thrown)
       ) {
         this.#lost(tracked, thrown);
+      } else if (thrown instanceof RpcError && asked && isLeaseGone(thrown)) {
+        this.#lost(asked, thrown);
       } else if (thrown instanceof RpcError && method.name === 'RemoteClose' && thrown.code === 'not_found') {
         this.handleClosed(handle as string);
       }
@@ -218,11 +321,7 @@ export class LeaseKeeper {
     ) {
       // The user renewed it by hand: the next renewal is due a period from now.
       const tracked = this.#leases.get(lease.leaseId);
-      if (tracked) {
-        tracked.ttlMs = lease.ttlMs;
-        tracked.expiresAt = monotonicNow() + lease.ttlMs;
-        this.#schedule(tracked, this.#period(lease.ttlMs));
-      }
+      if (tracked) this.#renewed(tracked, lease);
     }
     return response;
   };

@@ -122,6 +122,21 @@ describe('lease keep-alive', () => {
     expect(client.leaseIds).toEqual([]);
   });
 
+  it('reports a kept lease lost as soon as the user’s own TimeToLive hears that it is gone', async () => {
+    const seen: [string, RpcError][] = [];
+    const client = newClient({ onLeaseLost: (leaseId, error) => seen.push([leaseId, error]) });
+    const other = newClient();
+    // A long TTL: no KeepAlive of the keeper's is due during the test.
+    const { lease } = await client.leases.grant({ ttlMs: 60_000 });
+    await other.leases.revoke({ leaseId: lease.leaseId });
+    await expect(client.leases.timeToLive({ leaseId: lease.leaseId })).rejects.toMatchObject({
+      reason: 'lease_revoked',
+    });
+    expect(seen).toHaveLength(1);
+    expect(seen[0]?.[1]).toMatchObject({ code: 'failed_precondition', reason: 'lease_revoked' });
+    expect(client.leaseIds).toEqual([]);
+  });
+
   it('revokes the leases it holds when closed', async () => {
     const client = createClient({ baseUrl: server.url });
     const observer = newClient();
@@ -139,6 +154,41 @@ describe('lease keep-alive', () => {
       });
     }
   });
+
+  it('reports the server’s lease_expired when the process was paused past its lease’s TTL', async () => {
+    // A process stopped (SIGSTOP) for longer than its lease's TTL: once it runs again, its
+    // overdue KeepAlive must still reach the server (it once got a 1 ms budget and the lease was
+    // reported lost with "deadline of 1 ms exceeded"), and the server says the lease expired.
+    const pausedTtlMs = 500;
+    const script = fileURLToPath(new URL('./keep-alive-child.ts', import.meta.url));
+    const child = spawn(process.execPath, ['--import', 'tsx', script], {
+      env: {
+        ...process.env,
+        LEASEGATE_URL: server.url,
+        LEASEGATE_LEASE_TTL_MS: String(pausedTtlMs),
+        LEASEGATE_WAIT_MS: '20000',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    let errors = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk));
+    child.stderr.on('data', (chunk: Buffer) => (errors += chunk));
+    const exit = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    try {
+      await vi.waitFor(() => expect(output).toContain('opened'), { timeout: 20_000, interval: 20 });
+      const leaseId = /opened (\S+)/.exec(output)?.[1];
+      await sleep(pausedTtlMs / 2);
+      child.kill('SIGSTOP');
+      await sleep(pausedTtlMs * 4);
+      child.kill('SIGCONT');
+      expect(await exit, errors).toBe(0);
+      const report = JSON.parse(output.trim().split('\n').pop() as string);
+      expect(report).toMatchObject({ leaseId, code: 'failed_precondition', reason: 'lease_expired' });
+    } finally {
+      child.kill('SIGKILL');
+    }
+  }, 30_000);
 
   it('does not hold the process open while it keeps leases alive', async () => {
     const script = fileURLToPath(new URL('./keep-alive-child.ts', import.meta.url));
