@@ -12,42 +12,90 @@
  */
 import fs from 'node:fs';
 import { join } from 'node:path';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { fileKey, isSameFile } from '../handles/file-identity.js';
 import { FrameEncoder } from './codec.js';
-import type { LogRecord } from './records.js';
+import type { LoggedHandle, LoggedLease } from './durability-log.js';
+import {
+  formatVersion,
+  type IdempotencyRecord,
+  type LogRecord,
+  openRecord,
+  tombstoneRecord,
+} from './records.js';
 import { checkpointName, syncDirectory } from './state-dir.js';
 
-/** Bytes encoded before they are written out (and the event loop gets a turn). */
+/** Bytes encoded before they are written out. */
 const chunkBytes = 1_048_576;
 
 /**
- * Writes `records` (meta first; an end record is added) as checkpoint `n`:
- * temp file, fdatasync, `beforeRename` (the data files' sync), rename,
- * directory fsync. Returns the checkpoint's size in bytes.
+ * Bytes of frames encoded between two turns of the event loop (~440 records
+ * of ~150 bytes, 0.6 ms of CPU). RedoLog.checkpoint of a store of 10^6
+ * records (143 MiB) in-process, two runs each of before and after on a busy
+ * 2-core machine: encoded in 1 MiB stretches (one per write), the stretches
+ * without a turn took 14-23 ms at the median and 61-144 ms at most, and a
+ * 1 ms timer's gaps reached p99 24-43 ms; in 64 KiB slices, 0.6-1.0 ms at the
+ * median, p99 1.7-5 ms and 11-32 ms at most (the machine's load was 4-5),
+ * timer gaps p99 4-6 ms, and the whole took 2.0-2.9 s, not 2.4-3.7 (see
+ * addAll). 16 KiB slices were no better at p99, and took up to 3.5 s.
+ */
+const sliceBytes = 64 * 1024;
+
+/** Where a checkpoint takes the live state from (set once the server's tables exist). */
+export interface SnapshotSource {
+  leases(): Iterable<LoggedLease>;
+  handles(): Iterable<LoggedHandle>;
+  /** Ended leases whose tombstones still answer (none if left out). */
+  endedLeases?(): Iterable<LoggedLease>;
+  /** Completed idempotency records to keep (may be read lazily, while the server runs on). */
+  idempotency(): Iterable<IdempotencyRecord> | AsyncIterable<IdempotencyRecord>;
+}
+
+/**
+ * The checkpoint's records of the live state before the idempotency store's:
+ * meta, live leases, open handles and tombstones, copied now (they change).
+ */
+export function liveState(source: SnapshotSource, root: string, now: number): LogRecord[] {
+  const head: LogRecord[] = [{ type: 'meta', version: formatVersion, root, createdAt: now }];
+  for (const l of source.leases()) {
+    const { id, principal, ttlMs, expiresAt, solo } = l;
+    head.push({ type: 'lease', id, principal, ttlMs, expiresAt, solo, at: now });
+  }
+  for (const h of source.handles()) head.push(openRecord(h, false));
+  for (const l of source.endedLeases?.() ?? []) {
+    const tombstone = tombstoneRecord(l);
+    if (tombstone !== undefined) head.push(tombstone);
+  }
+  return head;
+}
+
+/** Records of a checkpoint, one source after another (a synchronous one is read without a promise per record). */
+export type CheckpointRecords = readonly (Iterable<LogRecord> | AsyncIterable<LogRecord>)[];
+
+/**
+ * Writes the records of `parts` in order (meta first; an end record is
+ * added) as checkpoint `n`: temp file, fdatasync, `beforeRename` (the data
+ * files' sync), rename, directory fsync. Returns the checkpoint's size in bytes.
+ *
+ * The records are encoded in slices (see {@link sliceBytes}) with a turn of
+ * the event loop between them, so the server serves calls meanwhile: a lazy
+ * source (the idempotency store) may change between two slices, and must
+ * give records that stay true whatever happened since (see RedoLog.runCheckpoint).
  */
 export async function writeCheckpoint(
   stateDir: string,
   n: number,
-  records: AsyncIterable<LogRecord> | Iterable<LogRecord>,
+  parts: CheckpointRecords,
   beforeRename: () => Promise<void>,
 ): Promise<number> {
   const final = join(stateDir, checkpointName(n));
   const temp = `${final}.tmp`;
   const file = await fs.promises.open(temp, 'w', 0o600);
-  let size = 0;
+  let size: number;
   try {
-    const encoder = new FrameEncoder(chunkBytes + 64 * 1024);
-    let count = 0;
-    for await (const record of records) {
-      encoder.add(record);
-      count++;
-      if (encoder.length >= chunkBytes) {
-        size += await writeAll(file, encoder.view());
-        encoder.reset();
-      }
-    }
-    encoder.add({ type: 'end', count });
-    size += await writeAll(file, encoder.view());
+    const out = new SlicedFrames(file);
+    for (const records of parts) await out.addAll(records);
+    size = await out.end();
     await file.datasync();
   } catch (error) {
     await file.close();
@@ -64,6 +112,59 @@ export async function writeCheckpoint(
   await fs.promises.rename(temp, final);
   syncDirectory(stateDir);
   return size;
+}
+
+/** Frames encoded into a file in slices: a write per 1 MiB, a turn of the event loop per 64 KiB. */
+class SlicedFrames {
+  private readonly encoder = new FrameEncoder(chunkBytes + 64 * 1024);
+  private count = 0;
+  private size = 0;
+  /** The encoder's length at which the current slice ends. */
+  private sliceEnd = sliceBytes;
+
+  constructor(private readonly file: fs.promises.FileHandle) {}
+
+  /**
+   * Encodes every record. A synchronous source is read without a promise per
+   * record, only one per slice: through async generators, a checkpoint of
+   * 10^6 records took 0.4-0.8 s more (see sliceBytes).
+   */
+  async addAll(records: AsyncIterable<LogRecord> | Iterable<LogRecord>): Promise<void> {
+    if (Symbol.asyncIterator in records) {
+      for await (const record of records) await this.add(record);
+      return;
+    }
+    for (const record of records) {
+      const pause = this.add(record);
+      if (pause !== undefined) await pause;
+    }
+  }
+
+  /** Adds the end record and writes what is left; returns the bytes written in all. */
+  async end(): Promise<number> {
+    this.encoder.add({ type: 'end', count: this.count });
+    await this.write();
+    return this.size;
+  }
+
+  /** Encodes one record; at the end of a slice, returns the promise of the pause that follows it. */
+  private add(record: LogRecord): Promise<void> | undefined {
+    this.encoder.add(record);
+    this.count++;
+    return this.encoder.length < this.sliceEnd ? undefined : this.pause();
+  }
+
+  /** Writes a full chunk (its I/O is the pause), or else waits for the event loop's next turn. */
+  private async pause(): Promise<void> {
+    if (this.encoder.length >= chunkBytes) await this.write();
+    else await nextTurn();
+    this.sliceEnd = this.encoder.length + sliceBytes;
+  }
+
+  private async write(): Promise<void> {
+    this.size += await writeAll(this.file, this.encoder.view());
+    this.encoder.reset();
+  }
 }
 
 async function writeAll(file: fs.promises.FileHandle, bytes: Buffer): Promise<number> {

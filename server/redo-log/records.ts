@@ -6,6 +6,7 @@
 
 import type { FileIdentity } from '../handles/file-identity.js';
 import type { EndReason } from '../leases/lease.js';
+import type { LoggedHandle, LoggedLease } from './durability-log.js';
 
 /** How a handle was opened (as the handle table says). */
 export type LoggedMode = 'read' | 'write' | 'append';
@@ -185,3 +186,31 @@ export type LogRecord =
 export const formatVersion = 2;
 /** Versions recovery reads (1: no tombstones); it refuses others. */
 export const readableFormatVersions: readonly number[] = [1, 2];
+
+/** The open record of a logged handle (`truncated`: its open emptied the file; a checkpoint's are false). */
+export function openRecord(h: LoggedHandle, truncated: boolean): OpenRecord {
+  return {
+    type: 'open',
+    id: h.id,
+    principal: h.principal,
+    leaseId: h.lease.id,
+    abs: h.abs,
+    display: h.display,
+    mode: h.mode,
+    reopenFlags: h.reopenFlags,
+    dev: h.dev,
+    ino: h.ino,
+    birth: h.birth,
+    position: h.position,
+    lastSeq: h.lastSeq,
+    truncated,
+  };
+}
+
+/** The tombstone record of an ended lease; undefined for a live one or one discarded quietly. */
+export function tombstoneRecord(lease: LoggedLease): TombstoneRecord | undefined {
+  const { ended, forgetAt } = lease;
+  if (ended === undefined || forgetAt === undefined || !(forgetAt > 0)) return undefined;
+  const handles = lease.closedIds?.() ?? [];
+  return { type: 'tombstone', id: lease.id, principal: lease.principal, reason: ended, forgetAt, handles };
+}

@@ -3,7 +3,13 @@ import { join } from 'node:path';
 import { RpcError } from '../../common/rpc-error.js';
 import type { Clock } from '../clock/clock.js';
 import { scopedKey } from '../idempotency/memory-store.js';
-import { type DataFile, syncDataFiles, writeCheckpoint } from './checkpoint.js';
+import {
+  type DataFile,
+  liveState,
+  type SnapshotSource,
+  syncDataFiles,
+  writeCheckpoint,
+} from './checkpoint.js';
 import { FrameEncoder } from './codec.js';
 import type { DurabilityLog, InDoubtResult, LoggedHandle, LoggedLease, PrintCall } from './durability-log.js';
 import { type FsyncMode, LogWriter } from './log-writer.js';
@@ -11,11 +17,14 @@ import {
   formatVersion,
   type IdempotencyRecord,
   type LogRecord,
+  openRecord,
   type PrintRecord,
-  type TombstoneRecord,
+  tombstoneRecord,
 } from './records.js';
 import { type InDoubtPrint, type RecoveredState, recover } from './recovery.js';
 import { checkpointName, listStateFiles, lockStateDir, logName } from './state-dir.js';
+
+export type { SnapshotSource } from './checkpoint.js';
 
 /** Options of the redo log. */
 export interface RedoLogOptions {
@@ -29,16 +38,6 @@ export interface RedoLogOptions {
   readonly checkpointBytes?: number;
   /** Longest wait before a background fdatasync in `batch` mode, in ms (LogWriter's default when absent). */
   readonly batchMs?: number;
-}
-
-/** Where a checkpoint takes the live state from (set once the server's tables exist). */
-export interface SnapshotSource {
-  leases(): Iterable<LoggedLease>;
-  handles(): Iterable<LoggedHandle>;
-  /** Ended leases whose tombstones still answer (none if left out). */
-  endedLeases?(): Iterable<LoggedLease>;
-  /** Completed idempotency records to keep (may be read lazily, while the server runs on). */
-  idempotency(): Iterable<IdempotencyRecord> | AsyncIterable<IdempotencyRecord>;
 }
 
 /** Counters of the redo log (metrics, tests). */
@@ -112,7 +111,7 @@ export class RedoLog implements DurabilityLog {
   ) {
     this.unlock = unlock;
     this.generation = recovered.generation;
-    this.threshold = options.checkpointBytes ?? 64 * 1_048_576;
+    this.threshold = this.minThreshold;
     this.stats = { records: 0, bytes: 0, checkpoints: 0, generation: this.generation };
     this.writer = LogWriter.open(
       this.logPath(this.generation),
@@ -348,7 +347,37 @@ export class RedoLog implements DurabilityLog {
   private async runCheckpoint(): Promise<void> {
     const source = this.source;
     if (source === undefined) throw new Error('the redo log has no snapshot source');
-    // Rotate: the old generation is synced whole, so only the newest log can ever have a torn tail.
+    const n = this.rotate();
+    const dirty = this.dirty;
+    this.dirty = new Set();
+    // Leases and handles are copied now (they change). Idempotency records are read as the file is
+    // written, across turns of the event loop, and that stays consistent: a record completed after the
+    // rotation is in the new log as well (whether read here or not); one dropped meanwhile (evicted,
+    // expired) is skipped or kept, as if dropped just after the checkpoint (recovery keeps a key's
+    // last record, and restoring applies retention and the bounds again).
+    const head = liveState(source, this.options.root, this.options.clock.now());
+    let size: number;
+    try {
+      size = await writeCheckpoint(this.options.stateDir, n, [head, source.idempotency()], async () => {
+        await syncDataFiles(dirty);
+      });
+    } catch (error) {
+      // The old generations stay (recovery reads them); their files must still be synced by the next try.
+      for (const f of dirty) this.dirty.add(f);
+      this.threshold = this.writer.size + this.minThreshold;
+      throw error;
+    }
+    this.threshold = Math.max(this.minThreshold, size);
+    // Counted once the files it replaces are gone, as when they were deleted synchronously.
+    await this.removeOlderThan(n);
+    this.stats.checkpoints++;
+  }
+
+  /**
+   * Starts generation n+1 and returns n+1. The old generation is synced whole
+   * first, so only the newest log can ever have a torn tail.
+   */
+  private rotate(): number {
     this.flush();
     this.writer.close();
     const n = this.generation + 1;
@@ -356,51 +385,26 @@ export class RedoLog implements DurabilityLog {
     this.generation = n;
     this.stats.generation = n;
     this.writeMeta();
-    const dirty = this.dirty;
-    this.dirty = new Set();
-    const now = this.options.clock.now();
-    // Leases and handles are copied now (they change); idempotency records are read as the file is written.
-    const head: LogRecord[] = [
-      { type: 'meta', version: formatVersion, root: this.options.root, createdAt: now },
-    ];
-    for (const l of source.leases()) {
-      head.push({
-        type: 'lease',
-        id: l.id,
-        principal: l.principal,
-        ttlMs: l.ttlMs,
-        expiresAt: l.expiresAt,
-        solo: l.solo,
-        at: now,
-      });
-    }
-    for (const h of source.handles()) head.push(openRecord(h, false));
-    for (const l of source.endedLeases?.() ?? []) {
-      const tombstone = tombstoneRecord(l);
-      if (tombstone !== undefined) head.push(tombstone);
-    }
-    async function* records(): AsyncIterable<LogRecord> {
-      yield* head;
-      for await (const r of source?.idempotency() ?? []) yield r;
-    }
-    let size: number;
-    try {
-      size = await writeCheckpoint(this.options.stateDir, n, records(), async () => {
-        await syncDataFiles(dirty);
-      });
-    } catch (error) {
-      // The old generations stay (recovery reads them); their files must still be synced by the next try.
-      for (const f of dirty) this.dirty.add(f);
-      this.threshold = this.writer.size + (this.options.checkpointBytes ?? 64 * 1_048_576);
-      throw error;
-    }
-    this.threshold = Math.max(this.options.checkpointBytes ?? 64 * 1_048_576, size);
-    this.stats.checkpoints++;
+    return n;
+  }
+
+  /**
+   * Deletes the logs and checkpoints that checkpoint n replaces, off the main
+   * thread: unlinking the last checkpoint of a full store (143 MiB) took
+   * 57-63 ms in rmSync, a stall at the end of every checkpoint.
+   */
+  private async removeOlderThan(n: number): Promise<void> {
     const files = listStateFiles(this.options.stateDir);
-    for (const g of files.logs) if (g < n) fs.rmSync(this.logPath(g), { force: true });
-    for (const g of files.checkpoints) {
-      if (g < n) fs.rmSync(join(this.options.stateDir, checkpointName(g)), { force: true });
-    }
+    const older = [
+      ...files.logs.filter((g) => g < n).map((g) => this.logPath(g)),
+      ...files.checkpoints.filter((g) => g < n).map((g) => join(this.options.stateDir, checkpointName(g))),
+    ];
+    await Promise.all(older.map((path) => fs.promises.rm(path, { force: true })));
+  }
+
+  /** The log size below which no checkpoint starts (`checkpointBytes`, 64 MiB by default). */
+  private get minThreshold(): number {
+    return this.options.checkpointBytes ?? 64 * 1_048_576;
   }
 
   private writeMeta(): void {
@@ -454,31 +458,4 @@ function unavailable(cause: unknown): RpcError {
     retryAfterSeconds: 1,
     cause,
   });
-}
-
-function openRecord(h: LoggedHandle, truncated: boolean): LogRecord {
-  return {
-    type: 'open',
-    id: h.id,
-    principal: h.principal,
-    leaseId: h.lease.id,
-    abs: h.abs,
-    display: h.display,
-    mode: h.mode,
-    reopenFlags: h.reopenFlags,
-    dev: h.dev,
-    ino: h.ino,
-    birth: h.birth,
-    position: h.position,
-    lastSeq: h.lastSeq,
-    truncated,
-  };
-}
-
-/** The tombstone record of an ended lease; undefined for a live one or one discarded quietly. */
-function tombstoneRecord(lease: LoggedLease): TombstoneRecord | undefined {
-  const { ended, forgetAt } = lease;
-  if (ended === undefined || forgetAt === undefined || !(forgetAt > 0)) return undefined;
-  const handles = lease.closedIds?.() ?? [];
-  return { type: 'tombstone', id: lease.id, principal: lease.principal, reason: ended, forgetAt, handles };
 }
