@@ -167,6 +167,20 @@ class SlicedFrames {
   }
 }
 
+/**
+ * Size of checkpoint n in `stateDir` (0: none, or unreadable): after a
+ * restart, the checkpoint recovery read sets the log's threshold as the last
+ * one written did (see RedoLogOptions.checkpointBytes).
+ */
+export function checkpointSize(stateDir: string, n: number): number {
+  if (n === 0) return 0;
+  try {
+    return fs.statSync(join(stateDir, checkpointName(n))).size;
+  } catch {
+    return 0;
+  }
+}
+
 async function writeAll(file: fs.promises.FileHandle, bytes: Buffer): Promise<number> {
   let done = 0;
   while (done < bytes.length) {

@@ -4,6 +4,7 @@ import { RpcError } from '../../common/rpc-error.js';
 import type { Clock } from '../clock/clock.js';
 import { scopedKey } from '../idempotency/memory-store.js';
 import {
+  checkpointSize,
   type DataFile,
   liveState,
   type SnapshotSource,
@@ -111,7 +112,10 @@ export class RedoLog implements DurabilityLog {
   ) {
     this.unlock = unlock;
     this.generation = recovered.generation;
-    this.threshold = this.minThreshold;
+    this.threshold = Math.max(
+      this.minThreshold,
+      checkpointSize(options.stateDir, recovered.stats.checkpoint),
+    );
     this.stats = { records: 0, bytes: 0, checkpoints: 0, generation: this.generation };
     this.writer = LogWriter.open(
       this.logPath(this.generation),
