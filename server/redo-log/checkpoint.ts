@@ -200,18 +200,61 @@ export interface DataFile {
 }
 
 /**
- * fdatasyncs each distinct file (by device and inode) through a descriptor of
- * its own: fdatasync flushes the file's pages whichever descriptor wrote them.
- * A file that is gone, or whose path names another file now, is skipped: its
- * data is unreachable, and recovery would not redo it either.
+ * How many files `syncDataFiles` syncs at once, through the libuv threadpool
+ * (4 threads unless UV_THREADPOOL_SIZE says otherwise). Measured on ext4 on a
+ * virtual disk, files with 4 KiB each just written, a busy 2-core machine:
+ * 15,000 files took 25.5-33.9 s one at a time (a SIGTERM's checkpoint past
+ * Kubernetes' 30 s) and 4.3-6.7 s eight at a time (concurrent fdatasyncs
+ * share journal commits). At 5,000 files: 1 at a time 1.1-1.5 ms a file,
+ * 2: 0.4-1.1, 4: 0.6-0.7, 8: 0.27-0.47, 16: 0.36-0.39. An fdatasync of a log
+ * every 5 ms meanwhile (what replies wait for in `always` mode) took 0.6 ms
+ * at the median beside one, 0.9-1.2 beside 8, 1.7 beside 16 (p99 17-26 ms):
+ * past 8 the threadpool's queue only grows.
  */
-export async function syncDataFiles(files: Iterable<DataFile>): Promise<number> {
-  const seen = new Set<string>();
-  let synced = 0;
+export const syncConcurrency = 8;
+
+/**
+ * fdatasyncs each distinct file (by device, inode and birth time) through a
+ * descriptor of its own, `concurrency` files at a time: fdatasync flushes the
+ * file's pages whichever descriptor wrote them, and the files are independent,
+ * so their order does not matter; all are synced when the promise settles. A
+ * file is reached through the first of its paths that still names it; one
+ * that none does is skipped: its data is unreachable, and recovery (which
+ * writes only through a logged path) would not redo it either. On an error the
+ * files in progress are finished (their descriptors closed), no more are
+ * started, and the error is thrown. Returns how many files were synced.
+ */
+export async function syncDataFiles(
+  files: Iterable<DataFile>,
+  concurrency: number = syncConcurrency,
+): Promise<number> {
+  const byFile = new Map<string, DataFile[]>();
   for (const f of files) {
     const key = fileKey(f);
-    if (seen.has(key)) continue;
-    seen.add(key);
+    const paths = byFile.get(key);
+    if (paths === undefined) byFile.set(key, [f]);
+    else paths.push(f);
+  }
+  const queue = byFile.values();
+  let synced = 0;
+  let failure: { error: unknown } | undefined;
+  const worker = async (): Promise<void> => {
+    for (let next = queue.next(); !next.done && failure === undefined; next = queue.next()) {
+      try {
+        if (await syncFile(next.value)) synced++;
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, byFile.size) }, worker));
+  if (failure !== undefined) throw failure.error;
+  return synced;
+}
+
+/** fdatasyncs one file through the first of its paths that names it; false if none does. */
+async function syncFile(paths: readonly DataFile[]): Promise<boolean> {
+  for (const f of paths) {
     let file: fs.promises.FileHandle;
     try {
       file = await fs.promises.open(
@@ -222,13 +265,12 @@ export async function syncDataFiles(files: Iterable<DataFile>): Promise<number> 
       continue;
     }
     try {
-      const st = await file.stat();
-      if (!isSameFile(st, f)) continue;
+      if (!isSameFile(await file.stat(), f)) continue;
       await file.datasync();
-      synced++;
+      return true;
     } finally {
       await file.close();
     }
   }
-  return synced;
+  return false;
 }

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import { join } from 'node:path';
 import { RpcError } from '../../common/rpc-error.js';
 import type { Clock } from '../clock/clock.js';
+import { fileKey } from '../handles/file-identity.js';
 import { scopedKey } from '../idempotency/memory-store.js';
 import {
   checkpointSize,
@@ -80,8 +81,16 @@ export class RedoLog implements DurabilityLog {
   private lastFlushFailed = false;
   private generation: number;
   private source: SnapshotSource | undefined;
-  /** Handles written to during the current generation: their files are synced before a checkpoint drops it. */
-  private dirty = new Set<DataFile>();
+  /**
+   * The files written during the current generation, synced before a
+   * checkpoint drops it: a small record per file and path (see `dirtied`),
+   * not the handles, which kept every handle written to (with its lease,
+   * paths and closed ids) alive until the next checkpoint, however long ago
+   * it was closed or abandoned.
+   */
+  private dirty = new Map<string, DataFile>();
+  /** Handles whose file is in `dirty` already: a print looks its handle up here rather than build a key (weak: it keeps none alive). */
+  private dirtyHandles = new WeakSet<LoggedHandle>();
   /** The expiresAt last logged per lease id (renewals are logged lazily against it). */
   private readonly loggedExpiry = new Map<string, number>();
   private readonly inDoubt = new Map<string, InDoubtPrint[]>();
@@ -187,7 +196,7 @@ export class RedoLog implements DurabilityLog {
 
   handleOpened(handle: LoggedHandle, truncated: boolean): void {
     this.append(openRecord(handle, truncated), true);
-    if (handle.mode !== 'read') this.dirty.add(handle);
+    if (handle.mode !== 'read') this.dirtied(handle);
   }
 
   printing(handle: LoggedHandle, offset: number, bytes: Uint8Array, seq: number, call: PrintCall): void {
@@ -200,7 +209,7 @@ export class RedoLog implements DurabilityLog {
     call.answerLogged = answer !== undefined;
     // Buffered only: the handle table flushes once for all the prints of a turn, before writing their bytes.
     this.append(record, true, 'buffer');
-    this.dirty.add(handle);
+    this.dirtied(handle);
   }
 
   printFailed(handle: LoggedHandle, offset: number, seq: number): void {
@@ -353,7 +362,8 @@ export class RedoLog implements DurabilityLog {
     if (source === undefined) throw new Error('the redo log has no snapshot source');
     const n = this.rotate();
     const dirty = this.dirty;
-    this.dirty = new Set();
+    this.dirty = new Map();
+    this.dirtyHandles = new WeakSet();
     // Leases and handles are copied now (they change). Idempotency records are read as the file is
     // written, across turns of the event loop, and that stays consistent: a record completed after the
     // rotation is in the new log as well (whether read here or not); one dropped meanwhile (evicted,
@@ -363,11 +373,11 @@ export class RedoLog implements DurabilityLog {
     let size: number;
     try {
       size = await writeCheckpoint(this.options.stateDir, n, [head, source.idempotency()], async () => {
-        await syncDataFiles(dirty);
+        await syncDataFiles(dirty.values());
       });
     } catch (error) {
       // The old generations stay (recovery reads them); their files must still be synced by the next try.
-      for (const f of dirty) this.dirty.add(f);
+      for (const [key, file] of dirty) if (!this.dirty.has(key)) this.dirty.set(key, file);
       this.threshold = this.writer.size + this.minThreshold;
       throw error;
     }
@@ -409,6 +419,25 @@ export class RedoLog implements DurabilityLog {
   /** The log size below which no checkpoint starts (`checkpointBytes`, 64 MiB by default). */
   private get minThreshold(): number {
     return this.options.checkpointBytes ?? 64 * 1_048_576;
+  }
+
+  /**
+   * Notes that the handle's file was written to in this generation (once per
+   * handle and generation). Keyed by path; another file met at the same path
+   * (it was replaced) gets a key of its identity and path, so that each
+   * (file, path) pair is kept (syncDataFiles tries each path of a file).
+   */
+  private dirtied(handle: LoggedHandle): void {
+    if (this.dirtyHandles.has(handle)) return;
+    this.dirtyHandles.add(handle);
+    const { abs, dev, ino, birth } = handle;
+    const first = this.dirty.get(abs);
+    if (first === undefined) {
+      this.dirty.set(abs, { abs, dev, ino, birth });
+    } else if (first.dev !== dev || first.ino !== ino || first.birth !== birth) {
+      const key = `${fileKey(handle)}:${abs}`;
+      if (!this.dirty.has(key)) this.dirty.set(key, { abs, dev, ino, birth });
+    }
   }
 
   private writeMeta(): void {
