@@ -43,7 +43,7 @@ export function createClient<Extra extends object = object>(
   const events = new EventEmitter();
   const sequencer = new PrintSequencer(runtime.timeoutMs);
   const keeper = new LeaseKeeper({
-    call: runtime.call,
+    call: runtime.backgroundCall,
     leases: services.Leases,
     keepAlive: options.leaseKeepAlive !== false,
     onLost: (leaseId: string, error: RpcError) => events.emit('leaseLost', leaseId, error),

@@ -41,6 +41,14 @@ export interface ServiceClientOptions extends TransportOptions {
 export interface ClientRuntime {
   /** Sends one call through retries and transport (no interceptors). */
   readonly call: Caller;
+  /**
+   * The same, for the client's own background calls (the lease keeper's
+   * KeepAlives): retried alike, but outside the retry throttle. The keeper
+   * backs off on its own, and its failures during an outage (a few a second
+   * with short TTLs) emptied the bucket that decides whether the user's own
+   * calls, a print sent during a restart, are retried.
+   */
+  readonly backgroundCall: Caller;
   /** Default budget of calls, in ms. */
   readonly timeoutMs: number;
   close(): Promise<void>;
@@ -51,14 +59,11 @@ export function createRuntime(options: TransportOptions): ClientRuntime {
   const resolved = resolveTransportOptions(options);
   const transport = new HttpTransport(resolved);
   let closed = false;
-  const call = createUnaryCaller({
-    transport,
-    retrier: new Retrier(resolved.retry),
-    timeoutMs: resolved.timeoutMs,
-    isClosed: () => closed,
-  });
+  const caller = (retrier: Retrier) =>
+    createUnaryCaller({ transport, retrier, timeoutMs: resolved.timeoutMs, isClosed: () => closed });
   return {
-    call,
+    call: caller(new Retrier(resolved.retry)),
+    backgroundCall: caller(new Retrier({ ...resolved.retry, throttle: undefined })),
     timeoutMs: resolved.timeoutMs,
     async close() {
       if (closed) return;

@@ -6,6 +6,7 @@ import { createServiceClient, RpcError, type ServiceClientOptions } from '../../
 import { resolveRetryPolicy } from '../../client/options.js';
 import { Retrier } from '../../client/retry.js';
 import { RetryThrottle } from '../../client/retry-throttle.js';
+import { createRuntime } from '../../client/service-client.js';
 
 /** A user-defined service table, as a generator run over someone's own schemas would emit it. */
 const echoServices = {
@@ -351,6 +352,27 @@ describe('retry throttling', () => {
     await expect(Promise.all(calls)).resolves.toEqual([{ ok: true }, { ok: true }, { ok: true }]);
     expect(server.seen).toHaveLength(6);
     expect((server.seen[3]?.at ?? 0) - (server.seen[0]?.at ?? 0)).toBeGreaterThan(900);
+  });
+
+  it("leaves the client's background calls (lease keep-alives) out of the bucket", async () => {
+    // Three background calls fail every attempt; then a user call fails once and is retried.
+    const server = await scriptedServer((n) => (n <= 3 * 3 + 1 ? { ...unavailable, headers: {} } : ok));
+    const runtime = createRuntime({
+      baseUrl: server.url,
+      retry: { ...fast, maxAttempts: 3, throttle: { maxTokens: 4, tokenRatio: 0.1 } },
+    });
+    cleanups.push(
+      () => server.close(),
+      () => runtime.close(),
+    );
+    const target = { service: echoServices.Echo, method: echoServices.Echo.methods.Get };
+    for (let i = 0; i < 3; i++)
+      await expect(runtime.backgroundCall(target, { value: 'x' }, {})).rejects.toMatchObject({
+        code: 'unavailable',
+      });
+    // Nine counted failures would have emptied the bucket of 4 (no retry at or below 2).
+    await expect(runtime.call(target, { value: 'x' }, {})).resolves.toEqual({ ok: true });
+    expect(server.seen).toHaveLength(11);
   });
 
   it('counts retryable failures against the bucket and refunds replies', () => {
