@@ -64,18 +64,6 @@ export interface LeaseKeeperParts {
 }
 
 /**
- * A KeepAlive made by the keeper: its budget across the caller's retries is a third of the TTL,
- * but at least `minMs`, so that it reaches a slow or just restarted server (an overdue KeepAlive
- * used to get 1 ms and never left the client), and at most `maxMs`.
- */
-const keepAliveBudget = { fraction: 1 / 3, minMs: 500, maxMs: 10_000 } as const;
-/**
- * Bound of the delay before the first retry of a failed keeper KeepAlive; it doubles with each
- * failure, up to the renewal period.
- */
-const keepAliveRetryInitialMs = 200;
-
-/**
  * Errors by which the server says a lease (or a handle's lease) no longer exists: lease_expired,
  * lease_revoked, or a not_found that names the lease or handle (a bare 404, from a proxy say, does not).
  */
@@ -194,20 +182,20 @@ export class LeaseKeeper {
     this.#parts.onLost(tracked.leaseId, error);
   }
 
-  /** The budget of a keeper KeepAlive (see keepAliveBudget). */
+  /** The budget of a keeper KeepAlive (see clientDefaults.keepAliveBudget). */
   #budget(ttlMs: number): number {
-    const { fraction, minMs, maxMs } = keepAliveBudget;
+    const { fraction, minMs, maxMs } = clientDefaults.keepAliveBudget;
     return Math.min(maxMs, Math.max(minMs, ttlMs * fraction));
   }
 
   /**
    * The delay before the next try after `failures` failed KeepAlives in a row: between half and
-   * all of a bound that doubles from keepAliveRetryInitialMs up to the renewal period.
+   * all of a bound that doubles from clientDefaults.keepAliveRetryInitialMs up to the renewal period.
    */
   #retryDelay(tracked: TrackedLease): number {
     const bound = Math.min(
       tracked.ttlMs * clientDefaults.keepAliveFraction,
-      keepAliveRetryInitialMs * 2 ** Math.min(tracked.failures - 1, 30),
+      clientDefaults.keepAliveRetryInitialMs * 2 ** Math.min(tracked.failures - 1, 30),
     );
     return bound * (0.5 + 0.5 * this.#random());
   }

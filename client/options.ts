@@ -125,6 +125,14 @@ export const clientDefaults = {
   sequenceGapBackoffMs: { initial: 2, max: 100, waitForEarlier: 1_000 },
   /** Keep-alive period as a fraction of the lease TTL. */
   keepAliveFraction: 1 / 3,
+  /**
+   * A keeper KeepAlive's budget across the caller's retries: a third of the TTL, but at least
+   * `minMs`, so that it reaches a slow or just restarted server (an overdue KeepAlive used to get
+   * 1 ms and never left the client), and at most `maxMs`.
+   */
+  keepAliveBudget: { fraction: 1 / 3, minMs: 500, maxMs: 10_000 },
+  /** Bound of the delay before the first retry of a failed keeper KeepAlive; it doubles with each failure, up to the renewal period. */
+  keepAliveRetryInitialMs: 200,
   /** Budget of the best-effort Revoke calls made by `close()`, in ms. */
   closeRevokeTimeoutMs: 1_000,
 } as const;
