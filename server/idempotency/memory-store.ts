@@ -43,7 +43,7 @@ const sweepEvery = 1024;
  * one begin(). 1024 drops take ~0.3 ms (median of ~1000 sweeps through 10^6
  * expired records; the slowest were the GC's); the rest go with the next
  * sweeps: one every {@link sweepEvery} new records, and the server's timer
- * (sweeper.ts), which sweeps in slices until none is left. Eviction at the
+ * (sweeper.ts), which calls expire(limit) in slices until none is left. Eviction at the
  * bounds has no budget: it drops as many as the record just added needs.
  */
 export const sweepBudget = 1024;
@@ -247,18 +247,17 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
   }
 
   /**
-   * Drops expired records from the oldest, at most `limit`, and returns how
-   * many: one look when the oldest is live. For a timer (sweeper.ts), so that
-   * an idle server lets them go too.
+   * With `limit`, drops expired records from the oldest, at most `limit` (one
+   * look when the oldest is live): the server's timer (sweeper.ts). Without,
+   * drops every expired record, wherever it is (the clock may have gone back
+   * meanwhile), walking them all.
    */
-  sweep(limit: number = sweepBudget): number {
-    const before = this.expired;
-    this.trim(limit);
-    return this.expired - before;
-  }
-
-  /** Drops every expired completed record, wherever it is (the clock may have gone back meanwhile). */
-  expire(): number {
+  expire(limit?: number): number {
+    if (limit !== undefined) {
+      const before = this.expired;
+      this.trim(limit);
+      return this.expired - before;
+    }
     const now = this.now();
     let gone = 0;
     for (let ref = this.arena.next(undefined); ref !== undefined; ref = this.arena.next(ref)) {

@@ -72,15 +72,14 @@ export interface IdempotencyStore {
     scope: string,
     key: string,
   ): IdempotencyRecordView | undefined | Promise<IdempotencyRecordView | undefined>;
-  /** Drops every completed record whose retention has run out; returns how many. */
-  expire(): number | Promise<number>;
   /**
-   * Drops at most `limit` expired records, oldest first, and returns how many
-   * (fewer than `limit`: none left to drop). The server calls it once a
-   * second, and again at once while it returns `limit`. Optional: a store
-   * without it expires records its own way.
+   * Drops completed records whose retention has run out and returns how many:
+   * every one, or with `limit` at most that many, oldest first (fewer than
+   * `limit`: none left to drop). The server calls it with a limit once a
+   * second, and again in the next turn while it returns the limit
+   * (sweeper.ts); a store may take the limit as a hint.
    */
-  sweep?(limit: number): number;
+  expire(limit?: number): number | Promise<number>;
   /** Current counters. */
   stats(): IdempotencyStoreStats;
 }

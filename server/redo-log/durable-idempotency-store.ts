@@ -76,12 +76,8 @@ export class DurableIdempotencyStore implements IdempotencyStore {
     return this.inner.get(scope, key);
   }
 
-  expire(): number {
-    return this.inner.expire();
-  }
-
-  sweep(limit: number): number {
-    return this.inner.sweep(limit);
+  expire(limit?: number): number {
+    return this.inner.expire(limit);
   }
 
   stats(): IdempotencyStoreStats {

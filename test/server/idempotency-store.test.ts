@@ -299,18 +299,18 @@ describe('dropping expired records in slices', () => {
     expect(store.get('p', `old-${n - 1}`)).toBeUndefined();
   });
 
-  it('sweep(limit) drops up to limit from the oldest, and stops at a live record', () => {
+  it('expire(limit) drops up to limit from the oldest, and stops at a live record', () => {
     const n = 10;
     const { clock, store } = expiredStore(n);
     stored(store, 'live');
-    expect(store.sweep(4)).toBe(4);
-    expect(store.sweep(4)).toBe(4);
-    expect(store.sweep(4)).toBe(2);
-    expect(store.sweep(4)).toBe(0);
+    expect(store.expire(4)).toBe(4);
+    expect(store.expire(4)).toBe(4);
+    expect(store.expire(4)).toBe(2);
+    expect(store.expire(4)).toBe(0);
     expect(store.stats()).toMatchObject({ entries: 1, expired: n, evicted: 0 });
     expect(store.get('p', 'live')).toBeDefined();
     clock.advance(1_000);
-    expect(store.sweep(4)).toBe(1);
+    expect(store.expire(4)).toBe(1);
     expect(store.stats().entries).toBe(0);
   });
 });
