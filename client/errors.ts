@@ -89,3 +89,16 @@ export function networkError(error: unknown): RpcError {
     cause: error,
   });
 }
+
+/**
+ * Errors by which the server says a lease (or a handle's lease) no longer exists: lease_expired,
+ * lease_revoked, or a not_found that names the lease or handle (a bare 404, from a proxy say, does not).
+ */
+export function isLeaseGone(error: RpcError): boolean {
+  if (error.code === 'not_found')
+    return error.reason === 'lease_not_found' || error.reason === 'handle_not_found';
+  return (
+    error.code === 'failed_precondition' &&
+    (error.reason === 'lease_expired' || error.reason === 'lease_revoked')
+  );
+}

@@ -21,6 +21,7 @@ import { RpcError } from '../common/rpc-error.js';
 import type { MethodDescriptor, ServiceDescriptor } from '../common/service-table.js';
 import type { Caller, CallTarget, Interceptor } from './caller.js';
 import { monotonicNow } from './deadline.js';
+import { isLeaseGone } from './errors.js';
 import { clientDefaults } from './options.js';
 
 /** The lease object of the wire contract. */
@@ -61,19 +62,6 @@ export interface LeaseKeeperParts {
   /** Told which handles ended with a lease (lost, or revoked by the user), so per-handle state can go. */
   readonly onHandlesEnded?: (handles: readonly string[]) => void;
   readonly random?: () => number;
-}
-
-/**
- * Errors by which the server says a lease (or a handle's lease) no longer exists: lease_expired,
- * lease_revoked, or a not_found that names the lease or handle (a bare 404, from a proxy say, does not).
- */
-export function isLeaseGone(error: RpcError): boolean {
-  if (error.code === 'not_found')
-    return error.reason === 'lease_not_found' || error.reason === 'handle_not_found';
-  return (
-    error.code === 'failed_precondition' &&
-    (error.reason === 'lease_expired' || error.reason === 'lease_revoked')
-  );
 }
 
 /** The error of a lease given up because no KeepAlive got through for longer than any server could hold it. */

@@ -25,7 +25,7 @@ import { randomUUID } from 'node:crypto';
 import { RpcError } from '../common/rpc-error.js';
 import type { Caller, CallTarget, Interceptor } from './caller.js';
 import { CallDeadline } from './deadline.js';
-import { deadlineError } from './errors.js';
+import { deadlineError, isLeaseGone } from './errors.js';
 import { type CallOptions, clientDefaults } from './options.js';
 
 interface HandleSequence {
@@ -41,7 +41,7 @@ interface HandleSequence {
 }
 
 /** Whether an error is the server's "an earlier seq has not arrived yet". */
-export function isSequenceGap(error: unknown): error is RpcError {
+function isSequenceGap(error: unknown): error is RpcError {
   return error instanceof RpcError && error.code === 'failed_precondition' && error.reason === 'sequence_gap';
 }
 
@@ -52,12 +52,13 @@ function handleIsGone(error: unknown): boolean {
   );
 }
 
-/** Answers by which the server says the handle takes no print at all: there is no seq left to fill. */
+/**
+ * Answers by which the server says the handle takes no print at all: there is
+ * no seq left to fill. The lease keeper's test, so that a bare 404 (a proxy's)
+ * is not taken for the handle's end and the seq is still filled.
+ */
 function takesNoPrints(error: RpcError): boolean {
-  return (
-    error.code === 'not_found' ||
-    ['lease_expired', 'lease_revoked', 'handle_not_writable'].includes(error.reason ?? '')
-  );
+  return isLeaseGone(error) || error.reason === 'handle_not_writable';
 }
 
 /**
@@ -172,8 +173,13 @@ export class PrintSequencer {
         for (const s of sequence.unfilled) if (s < seq) sequence.unfilled.delete(s);
       return result;
     } catch (error) {
-      // A print never sent is in `unfilled` already (filled before the next print goes).
-      if (!sequence.unfilled.has(seq) && !(error instanceof RpcError && takesNoPrints(error)))
+      // A print never sent is in `unfilled` already (filled before the next print goes); a handle
+      // closed or ended meanwhile (forgotten) has no seq to fill.
+      if (
+        this.#sequences.get(handle) === sequence &&
+        !sequence.unfilled.has(seq) &&
+        !(error instanceof RpcError && takesNoPrints(error))
+      )
         this.#fill(sequence, seq, next, target);
       throw error;
     } finally {

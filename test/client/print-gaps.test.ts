@@ -7,8 +7,11 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Caller } from '../../client/caller.js';
 import { createClient, type LeasegateClient, RpcError } from '../../client/index.js';
 import type { RetryPolicy } from '../../client/options.js';
+import { PrintSequencer } from '../../client/sequencer.js';
+import { services } from '../../generated/index.js';
 import { type FaultProbabilities, type FaultProxy, startFaultProxy } from '../helpers/fault-proxy.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
@@ -269,5 +272,37 @@ describe('prints after a body over the server limit', () => {
     expect((await next).seq).toBe(3);
     await b.print('four\n');
     expect(await b.finish()).toBe('one\nthree\nfour\n');
+  });
+});
+
+describe('which failures leave no seq to fill', () => {
+  const target = { service: services.Files, method: services.Files.methods.RemotePrint };
+
+  /** A sequencer over a fake server that fails the first print with `error` and records every print. */
+  async function firstPrintFails(error: RpcError) {
+    const sent: { seq?: number; data?: string }[] = [];
+    const next: Caller = async (_target, request) => {
+      const print = request as { seq: number; data: string };
+      sent.push(print);
+      if (sent.length === 1) throw error;
+      return { bytesWritten: print.data.length, offset: 0, seq: print.seq };
+    };
+    const print = new PrintSequencer(1_000).interceptor(next);
+    await expect(print(target, { handle: 'h', data: 'one' }, {})).rejects.toBe(error);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    return sent;
+  }
+
+  it("fills after a bare 404 (a proxy's): it does not say the handle is gone", async () => {
+    const sent = await firstPrintFails(new RpcError({ code: 'not_found', message: 'Not Found' }));
+    expect(sent).toEqual([
+      expect.objectContaining({ seq: 1, data: 'one' }),
+      expect.objectContaining({ seq: 1, data: '' }),
+    ]);
+  });
+
+  it("does not fill after the server's handle_not_found: the handle takes no print", async () => {
+    const gone = new RpcError({ code: 'not_found', message: 'no such handle', reason: 'handle_not_found' });
+    expect(await firstPrintFails(gone)).toHaveLength(1);
   });
 });
