@@ -53,11 +53,7 @@ function parseResponse(text: string): unknown {
 export function createUnaryCaller(parts: UnaryCallerParts): Caller {
   return async ({ service, method }, request, options) => {
     if (parts.isClosed()) throw closedError();
-    const timeoutMs = options.timeoutMs ?? parts.timeoutMs;
-    // NaN would be a call without a deadline and without Rpc-Timeout-Ms (0 or less: already past).
-    if (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs))
-      throw new RangeError(`timeoutMs must be a number of ms, got ${String(timeoutMs)}`);
-    const deadline = new CallDeadline(timeoutMs, options.signal);
+    const deadline = new CallDeadline(options.timeoutMs ?? parts.timeoutMs, options.signal);
     const key = options.idempotencyKey ?? (method.idempotent ? undefined : randomUUID());
     const path = parts.transport.methodPath(service.name, method.name);
     const body = JSON.stringify(request);

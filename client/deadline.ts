@@ -46,6 +46,9 @@ export class CallDeadline {
   readonly #signal: AbortSignal | undefined;
 
   constructor(timeoutMs: number, signal?: AbortSignal, now = monotonicNow()) {
+    // NaN would be a call without a deadline and without Rpc-Timeout-Ms (0 or less: already past).
+    if (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs))
+      throw new RangeError(`timeoutMs must be a number of ms, got ${String(timeoutMs)}`);
     this.timeoutMs = timeoutMs;
     this.#at = now + timeoutMs;
     this.#signal = signal;

@@ -301,6 +301,14 @@ describe('which failures leave no seq to fill', () => {
     ]);
   });
 
+  it('refuses a print whose timeoutMs is NaN before numbering waits on anything', async () => {
+    const next: Caller = async () => ({});
+    const print = new PrintSequencer(1_000).interceptor(next);
+    await expect(print(target, { handle: 'h', data: 'x' }, { timeoutMs: Number.NaN })).rejects.toThrow(
+      RangeError,
+    );
+  });
+
   it("does not fill after the server's handle_not_found: the handle takes no print", async () => {
     const gone = new RpcError({ code: 'not_found', message: 'no such handle', reason: 'handle_not_found' });
     expect(await firstPrintFails(gone)).toHaveLength(1);
