@@ -61,13 +61,15 @@ async function sortedNames(
   keepOver: number,
 ): Promise<readonly string[]> {
   const key = `${ctx.principal}\0${ctx.sandbox.realRoot}\0${real}`;
-  // Taken before the stat: the cache compares it with when the folder last changed.
+  // The folder is stat'ed only when a listing of it is kept, or is to be: a folder of one page never is.
+  if (cache.has(key)) {
+    const kept = cache.get(key, await folderVersion(folder.self));
+    if (kept !== undefined) return kept;
+  }
   const readAt = Date.now();
-  const version = await folderVersion(folder.self);
-  const kept = cache.get(key, version);
-  if (kept !== undefined) return kept;
   const names = (await fsp.readdir(folder.self)).sort(byName);
-  if (names.length > keepOver) cache.put(key, version, readAt, names);
+  // Its version after the read: a change during the read is at or after readAt, which put refuses.
+  if (names.length > keepOver) cache.put(key, await folderVersion(folder.self), readAt, names);
   return names;
 }
 

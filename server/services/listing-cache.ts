@@ -84,6 +84,11 @@ export class ListingCache {
     return { listings: this.listings.size, bytes: this.bytes };
   }
 
+  /** Whether a listing is kept for `key` (whatever its version). */
+  has(key: string): boolean {
+    return this.listings.has(key);
+  }
+
   /** The names kept for `key` if they were read at `version`; a listing of another version is dropped. */
   get(key: string, version: FolderVersion): readonly string[] | undefined {
     this.expire();
@@ -98,9 +103,9 @@ export class ListingCache {
   }
 
   /**
-   * Keeps `names` (sorted, read after the folder showed `version`, the read
-   * started at `readAt`) unless the folder changed too shortly before the read
-   * (racyMs) or they alone would pass maxBytes.
+   * Keeps `names` (sorted; the read started at `readAt`, and `version` is the
+   * folder's as stat'ed after it) unless the folder changed too shortly before
+   * the read or during it (racyMs) or they alone would pass maxBytes.
    */
   put(key: string, version: FolderVersion, readAt: number, names: readonly string[]): void {
     if (version.changedAt > readAt - this.limits.racyMs) return;
