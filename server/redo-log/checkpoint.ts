@@ -215,7 +215,7 @@ export const syncConcurrency = 8;
 
 /**
  * fdatasyncs each distinct file (by device, inode and birth time) through a
- * descriptor of its own, `concurrency` files at a time: fdatasync flushes the
+ * descriptor of its own, {@link syncConcurrency} files at a time: fdatasync flushes the
  * file's pages whichever descriptor wrote them, and the files are independent,
  * so their order does not matter; all are synced when the promise settles. A
  * file is reached through the first of its paths that still names it; one
@@ -224,10 +224,7 @@ export const syncConcurrency = 8;
  * files in progress are finished (their descriptors closed), no more are
  * started, and the error is thrown. Returns how many files were synced.
  */
-export async function syncDataFiles(
-  files: Iterable<DataFile>,
-  concurrency: number = syncConcurrency,
-): Promise<number> {
+export async function syncDataFiles(files: Iterable<DataFile>): Promise<number> {
   const byFile = new Map<string, DataFile[]>();
   for (const f of files) {
     const key = fileKey(f);
@@ -247,7 +244,7 @@ export async function syncDataFiles(
       }
     }
   };
-  await Promise.all(Array.from({ length: Math.min(concurrency, byFile.size) }, worker));
+  await Promise.all(Array.from({ length: Math.min(syncConcurrency, byFile.size) }, worker));
   if (failure !== undefined) throw failure.error;
   return synced;
 }

@@ -26,8 +26,6 @@ import {
 import { type InDoubtPrint, type RecoveredState, recover } from './recovery.js';
 import { checkpointName, listStateFiles, lockStateDir, logName } from './state-dir.js';
 
-export type { SnapshotSource } from './checkpoint.js';
-
 /** Options of the redo log. */
 export interface RedoLogOptions {
   /** The state directory (created beforehand). */
@@ -265,11 +263,6 @@ export class RedoLog implements DurabilityLog {
   }
 
   /**
-   * Writes every pending record with one write(2). Throws `unavailable` when
-   * the log cannot take them: then none of them is in the log (the writer cut
-   * the file back), and the replies waiting for them fail.
-   */
-  /**
    * The log's state for /healthz: `broken` once its writer has given up (every
    * write fails until a restart), `failing` while its last write failed (a full
    * disk: the next may succeed), else `ok`.
@@ -279,6 +272,11 @@ export class RedoLog implements DurabilityLog {
     return this.lastFlushFailed ? 'failing' : 'ok';
   }
 
+  /**
+   * Writes every pending record with one write(2). Throws `unavailable` when
+   * the log cannot take them: then none of them is in the log (the writer cut
+   * the file back), and the replies waiting for them fail.
+   */
   flush(): void {
     if (this.pendingRecords === 0) return;
     const waiting = this.waiting;
